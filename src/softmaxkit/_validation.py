@@ -1,0 +1,140 @@
+"""Input validation shared by every public entry point.
+
+Validation happens once, at the public function or estimator method; kernels
+and private helpers trust their input.  All parameter errors use one message
+form (see ``param_error``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_temperature",
+    "normalize_axes",
+    "broadcast_where",
+    "param_error",
+    "check_scalar_param",
+    "check_choice_param",
+]
+
+
+def param_error(param, owner, expected, got, exc=ValueError):
+    """Build the one standard parameter error.
+
+    ``param_error("C", "SoftmaxRegression", "a float in (0, inf]", -1)`` gives
+    ``ValueError("The 'C' parameter of SoftmaxRegression must be a float in
+    (0, inf]; got -1.")``.
+    """
+    return exc(f"The {param!r} parameter of {owner} must be {expected}; got {got!r}.")
+
+
+def as_float_array(x, name="x"):
+    """Convert ``x`` to a floating array for computation.
+
+    Returns ``(work, out_dtype)``: ``work`` is float32 or float64 and is what
+    the computation runs in; ``out_dtype`` is the dtype of the result.
+
+    - float32 / float64 stay as they are;
+    - float16 is computed in float32 and returned as float16;
+    - bool and integer input becomes float64;
+    - complex input raises TypeError, and so does anything non-numeric.
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}.")
+    if kind == "f":
+        if arr.dtype == np.float16:
+            return arr.astype(np.float32), np.dtype(np.float16)
+        if arr.dtype in (np.float32, np.float64):
+            return arr, arr.dtype
+        # longdouble: compute in float64
+        return arr.astype(np.float64), np.dtype(np.float64)
+    if kind in "biu":
+        return arr.astype(np.float64), np.dtype(np.float64)
+    raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
+
+
+def check_temperature(temperature, owner):
+    """Return ``temperature`` as a float after checking it is finite and > 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise param_error(
+            "temperature", owner, "a float in (0, inf)", temperature, exc=TypeError
+        )
+    t = float(temperature)
+    if not (np.isfinite(t) and t > 0):
+        raise param_error("temperature", owner, "a float in (0, inf)", temperature)
+    return t
+
+
+def normalize_axes(axis, ndim, owner="softmax"):
+    """Return ``axis`` (an int or a tuple of ints) as a sorted tuple of
+    non-negative ints; raises ``numpy.exceptions.AxisError`` (a ValueError)
+    when an axis is out of range, TypeError when it is not an integer."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"axis of {owner} must be an int or a tuple of ints; got {axis!r}.")
+    return tuple(sorted(np.lib.array_utils.normalize_axis_tuple(axes, ndim)))
+
+
+def broadcast_where(where, shape, owner="softmax"):
+    """Return ``where`` as a boolean array of ``shape`` (or None)."""
+    if where is None:
+        return None
+    w = np.asarray(where)
+    if w.dtype != np.bool_:
+        raise TypeError(f"where of {owner} must be a boolean array; got dtype {w.dtype}.")
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(
+            f"where of {owner} with shape {w.shape} does not broadcast to x's shape {shape}."
+        ) from None
+
+
+def check_scalar_param(value, param, owner, *, kind=float, low=None, high=None,
+                       low_open=False, high_open=False, allow_none=False):
+    """Check a scalar hyper-parameter; return it converted to ``kind``.
+
+    ``low``/``high`` are bounds; ``*_open`` make them strict.  The error uses
+    the standard message form, e.g. "a float in (0, inf]".
+    """
+    if value is None and allow_none:
+        return None
+    lo = "-inf" if low is None else repr(low)
+    hi = "inf" if high is None else repr(high)
+    name = "an int" if kind is int else "a float"
+    expected = f"{name} in {'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open else ']'}"
+    if allow_none:
+        expected += " or None"
+    ok_type = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        raise param_error(param, owner, expected, value, exc=TypeError)
+    v = kind(value)
+    if kind is float and np.isnan(v):
+        raise param_error(param, owner, expected, value)
+    if low is not None and (v < low or (low_open and v == low)):
+        raise param_error(param, owner, expected, value)
+    if high is not None and (v > high or (high_open and v == high)):
+        raise param_error(param, owner, expected, value)
+    return v
+
+
+def check_choice_param(value, param, owner, choices):
+    """Check that ``value`` is one of ``choices`` (compared with ==)."""
+    for c in choices:
+        if (c is None and value is None) or (c is not None and isinstance(value, type(c))
+                                              and value == c):
+            return value
+    shown = ", ".join(repr(c) for c in choices)
+    raise param_error(param, owner, f"one of {{{shown}}}", value)

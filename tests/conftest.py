@@ -1,0 +1,31 @@
+"""Shared test configuration."""
+
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+matplotlib.use("Agg")
+
+settings.register_profile(
+    "default",
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(params=["numpy", "auto"])
+def backend(request, monkeypatch):
+    """Run a test on the NumPy reference and on the dispatched fast path."""
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", request.param)
+    return request.param
