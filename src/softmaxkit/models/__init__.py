@@ -1,0 +1,7 @@
+"""Estimators (scikit-learn API), calibration and inference.
+
+Each module adds its public names here with one import line and extends
+``__all__``.
+"""
+
+__all__ = []
