@@ -4,4 +4,6 @@ Each module adds its public names here with one import line and extends
 ``__all__``.
 """
 
-__all__ = []
+from ._cross_entropy import cross_entropy, cross_entropy_and_grad, cross_entropy_hvp, one_hot
+
+__all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp", "one_hot"]
