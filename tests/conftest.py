@@ -24,7 +24,7 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture(params=["numpy", "auto"])
+@pytest.fixture(params=["numpy", "numba"])
 def backend(request, monkeypatch):
     """Run a test on the NumPy reference and on the dispatched fast path."""
     monkeypatch.setenv("SOFTMAXKIT_BACKEND", request.param)
