@@ -6,6 +6,7 @@ Each module adds its public names here with one import line and extends
 
 from ._cross_entropy import cross_entropy, cross_entropy_and_grad, cross_entropy_hvp, one_hot
 from ._fused import linear_cross_entropy
+from ._linear import LinearSoftmaxLoss
 
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp", "one_hot",
-           "linear_cross_entropy"]
+           "LinearSoftmaxLoss", "linear_cross_entropy"]

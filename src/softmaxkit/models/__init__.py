@@ -4,4 +4,6 @@ Each module adds its public names here with one import line and extends
 ``__all__``.
 """
 
-__all__ = []
+from ._softmax_regression import SoftmaxRegression
+
+__all__ = ["SoftmaxRegression"]

@@ -1,0 +1,162 @@
+"""Fit benchmark: softmaxkit.SoftmaxRegression vs scikit-learn's LogisticRegression.
+
+Runs scikit-learn's ``lbfgs`` and ``newton-cg`` and ours in one process on the same
+data, each with its library's default tolerance (and scikit-learn's default
+``max_iter=100``), and prints per problem: wall time, the final objective
+``C * sum_i CE_i + ||W||^2 / 2`` computed by one function for every model, and
+our speed-up over the fastest scikit-learn solver.
+
+    python benchmarks/bench_fit.py            # full problems (a few minutes)
+    python benchmarks/bench_fit.py --quick    # small versions, for development
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import log_softmax
+
+
+def objective(model, X, y, C=1.0):
+    """scikit-learn's L2 objective for any fitted model, computed in float64."""
+    W = np.asarray(model.coef_, dtype=np.float64)
+    b = np.asarray(model.intercept_, dtype=np.float64)
+    Z = np.asarray(X @ W.T, dtype=np.float64) + b
+    L = log_softmax(Z, axis=1)
+    return float(C * -L[np.arange(len(y)), y].sum() + 0.5 * (W * W).sum())
+
+
+def _labels(Z, rng):
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    return (P.cumsum(1) > rng.random((len(P), 1))).argmax(1)
+
+
+def make_dense(n, d, K, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((K, d)) * 0.3
+    y = _labels(X @ W.T, rng)
+    return np.ascontiguousarray(X, dtype=dtype), y
+
+
+def make_sparse(n, d, K, density, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=density, format="csr", random_state=seed,
+                  data_rvs=rng.standard_normal)
+    W = rng.standard_normal((K, d)) * 0.3
+    y = _labels(np.asarray(X @ W.T), rng)
+    return X, y
+
+
+def problems(quick):
+    from sklearn.datasets import load_digits
+
+    if quick:
+        n, d, K, ns, ds = 10_000, 50, 10, 10_000, 4_000
+    else:
+        n, d, K, ns, ds = 50_000, 100, 20, 50_000, 20_000
+    X, y = make_dense(n, d, K, np.float64)
+    yield f"dense {n}x{d}x{K} float64", X, y
+    yield f"dense {n}x{d}x{K} float32", X.astype(np.float32), y
+    Xs, ys = make_sparse(ns, ds, K, 0.005)
+    yield f"sparse {ns}x{ds}x{K} (0.5%)", Xs, ys
+    Xd, yd = load_digits(return_X_y=True)
+    yield "digits 1797x64x10", Xd, yd
+
+
+def timed(make, X, y, repeat):
+    best, model = np.inf, None
+    for _ in range(repeat):
+        m = make()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = time.perf_counter()
+            m.fit(X, y)
+            dt = time.perf_counter() - t
+        best = min(best, dt)
+        model = m
+        conv = not any("converge" in str(w.message) for w in caught)
+    return best, model, conv
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small problems for development")
+    ap.add_argument("--repeat", type=int, default=1, help="best of R runs per fit")
+    ap.add_argument("--matched", action="store_true",
+                    help="also run scikit-learn's lbfgs at our tolerance (tol=1e-6)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="limit BLAS/OpenMP threads of every library (threadpoolctl)")
+    args = ap.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(args.threads):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args):
+
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from softmaxkit import SoftmaxRegression
+
+    print(f"python {platform.python_version()}, numpy {np.__version__}, "
+          f"scikit-learn {sklearn.__version__}, machine {platform.machine()}, "
+          f"threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.1f}")
+    rows = []
+    for name, X, y in problems(args.quick):
+        res = {}
+        makers = [
+            ("sklearn lbfgs", lambda: LogisticRegression(solver="lbfgs")),
+            ("sklearn newton-cg", lambda: LogisticRegression(solver="newton-cg")),
+            ("softmaxkit", lambda: SoftmaxRegression()),
+        ]
+        if args.matched:
+            makers.insert(2, ("sklearn lbfgs tol=1e-6", lambda: LogisticRegression(
+                solver="lbfgs", tol=1e-6, max_iter=10_000)))
+        for _, make in makers:  # warm-up (imports, JIT caches) on a slice of the data
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                make().fit(X[:2000], y[:2000])
+        for label, make in makers:
+            t, m, conv = timed(make, X, y, args.repeat)
+            res[label] = (t, objective(m, X, y), conv, int(np.max(m.n_iter_)))
+        t_sk = min(res["sklearn lbfgs"][0], res["sklearn newton-cg"][0])
+        f_sk = min(res["sklearn lbfgs"][1], res["sklearn newton-cg"][1])
+        t_ours, f_ours = res["softmaxkit"][:2]
+        rows.append((name, res, t_sk / t_ours, f_ours - f_sk))
+        print(f"\n{name}")
+        for label, (t, f, conv, it) in res.items():
+            print(f"  {label:22s} {t:8.3f} s  objective {f:.10e}  iters {it:4d}"
+                  f"{'' if conv else '  (ConvergenceWarning)'}")
+        print(f"  speed-up vs fastest scikit-learn: {t_sk / t_ours:.1f}x; "
+              f"objective ours - best sklearn: {f_ours - f_sk:+.3e}")
+
+    print("\n| problem | sklearn lbfgs (s) | sklearn newton-cg (s) | softmaxkit (s) | "
+          "speed-up vs fastest sklearn | objective: lbfgs / newton-cg / ours |")
+    print("|---|---|---|---|---|---|")
+    for name, res, speed, _ in rows:
+        lb, nc, us = res["sklearn lbfgs"], res["sklearn newton-cg"], res["softmaxkit"]
+        if "sklearn lbfgs tol=1e-6" in res:
+            lm = res["sklearn lbfgs tol=1e-6"]
+            name = (f"{name} (sklearn lbfgs at tol=1e-6: {lm[0]:.3f} s, "
+                    f"{lm[0] / us[0]:.1f}x ours, objective {lm[1]:.6f})")
+        def flag(r):
+            return "" if r[2] else "*"
+        print(f"| {name} | {lb[0]:.3f}{flag(lb)} | {nc[0]:.3f}{flag(nc)} | {us[0]:.3f} | "
+              f"{speed:.1f}x | {lb[1]:.6f}{flag(lb)} / {nc[1]:.6f}{flag(nc)} / {us[1]:.6f} |")
+    print("(* = ConvergenceWarning at scikit-learn's default max_iter=100)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Cross-entropy of a linear softmax model Z = X W^T + b: value, gradient and
+Hessian-vector products with respect to (W, b), never forming the Jacobian."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _dispatch
+from ._cross_entropy import _ce_rows
+
+__all__ = ["LinearSoftmaxLoss"]
+
+
+def _is_sparse(X):
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def _ce(z, target):
+    """Contract 1 through the dispatcher: per-row loss and d loss / d z."""
+    fast = _dispatch.kernel("cross_entropy", z)
+    fn = _ce_rows if fast is None else fast
+    loss, _, grad = fn(z, target, None, None, 0.0, True)
+    return loss, grad
+
+
+def _xt_dot(X, G):
+    """X^T G as a (d, K) array (dense or sparse X)."""
+    if _is_sparse(X):
+        return np.asarray(X.T @ G)
+    return X.T @ G
+
+
+class _ProbState:
+    """What a Hessian-vector product at one ``coef`` needs: the probabilities,
+    pre-multiplied by the sample weights (built lazily from the gradient of the
+    per-row loss, so a gradient-only call pays nothing)."""
+
+    __slots__ = ("_R", "_Y", "_s", "_PS", "_P")
+
+    def __init__(self, R, Y, s):
+        self._R = R  # softmax(Z) - Y (unweighted), owned by this object
+        self._Y = Y
+        self._s = s
+        self._P = None
+        self._PS = None
+
+    def probs(self):
+        if self._P is None:
+            P = self._R
+            if self._Y.ndim == 1:
+                P[np.arange(P.shape[0]), self._Y] += 1
+            else:
+                P += self._Y
+            np.maximum(P, 0, out=P)
+            self._P = P
+            self._R = None
+        return self._P
+
+    def astype(self, dtype):
+        """A copy whose probabilities have ``dtype`` (for mixed-precision products)."""
+        P = self.probs()
+        if P.dtype == dtype:
+            return self
+        out = _ProbState(None, self._Y, None if self._s is None else self._s.astype(dtype))
+        out._P = P.astype(dtype)
+        out._PS = self.weighted().astype(dtype)
+        return out
+
+    def weighted(self):
+        if self._PS is None:
+            P = self.probs()
+            self._PS = P if self._s is None else P * self._s[:, None]
+        return self._PS
+
+
+class LinearSoftmaxLoss:
+    """Summed, sample-weighted cross-entropy of the linear softmax model.
+
+    ``loss(coef) = sum_i s_i CE(z_i, y_i)`` with ``z_i = W x_i + b``, where the flat
+    parameter vector ``coef`` of length ``K * (d + fit_intercept)`` is
+    ``coef.reshape(K, d + fit_intercept)``, the last column holding ``b``.
+    Gradients and Hessian-vector products are computed through the logits, so
+    nothing larger than one ``(n, K)`` array is formed and the softmax Jacobian
+    never is.  No penalty is added.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes ``K`` (>= 2).
+    fit_intercept : bool, default=True
+        Whether ``coef`` holds an intercept column.
+
+    Notes
+    -----
+    With ``P = softmax(Z)`` (row-wise) and ``Y`` the one-hot labels (or target
+    probabilities) the gradient is ``dW = (s * (P - Y))^T X``, ``db = sum_i s_i
+    (P_i - Y_i)``.  The Hessian applied to ``V = (V_W, v_b)`` is, with
+    ``U = X V_W^T + v_b``, ``R_i = s_i P_i * (U_i - <P_i, U_i>)``:
+    ``HV_W = R^T X``, ``Hv_b = sum_i R_i``.  X may be a dense array (float32 or
+    float64: float32 data is computed in float32) or a SciPy CSR/CSC matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit.losses import LinearSoftmaxLoss
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]); y = np.array([0, 1, 2])
+    >>> lin = LinearSoftmaxLoss(n_classes=3)
+    >>> coef = np.zeros(3 * 3)
+    >>> bool(abs(lin.loss(coef, X, y) - 3 * np.log(3)) < 1e-12)
+    True
+    >>> f, g = lin.loss_gradient(coef, X, y)
+    >>> g.reshape(3, 3)[:, -1]        # intercept gradient: sum_i (1/3 - Y_ik)
+    array([0., 0., 0.])
+    """
+
+    def __init__(self, n_classes, fit_intercept=True):
+        if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) \
+                or n_classes < 2:
+            from .._validation import param_error
+
+            raise param_error("n_classes", "LinearSoftmaxLoss", "an int in [2, inf)", n_classes)
+        self.n_classes = int(n_classes)
+        self.fit_intercept = bool(fit_intercept)
+
+    def __repr__(self):
+        return (f"LinearSoftmaxLoss(n_classes={self.n_classes}, "
+                f"fit_intercept={self.fit_intercept})")
+
+    # ----------------------------------------------------------------- checks
+    def _check(self, coef, X, Y, sample_weight):
+        if _is_sparse(X):
+            if X.format not in ("csr", "csc"):
+                X = X.tocsr()
+            if X.dtype not in (np.float32, np.float64):
+                X = X.astype(np.float64)
+        else:
+            X = np.asarray(X)
+            if X.dtype not in (np.float32, np.float64):
+                X = X.astype(np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D; got shape {X.shape}.")
+        n, d = X.shape
+        K = self.n_classes
+        coef = np.asarray(coef, dtype=np.float64).ravel()
+        size = K * (d + self.fit_intercept)
+        if coef.size != size:
+            raise ValueError(f"coef must have {size} entries (n_classes * (n_features + "
+                             f"fit_intercept)); got {coef.size}.")
+        Y = np.asarray(Y)
+        if Y.ndim == 1:
+            if Y.shape[0] != n or Y.dtype.kind not in "iu":
+                raise ValueError("Y must be (n_samples,) integer labels or (n_samples, "
+                                 "n_classes) probabilities.")
+            if n and (Y.min() < 0 or Y.max() >= K):
+                raise ValueError(f"labels must lie in [0, {K}).")
+            Y = Y.astype(np.intp, copy=False)
+        elif Y.ndim == 2 and Y.shape == (n, K):
+            Y = np.ascontiguousarray(Y, dtype=X.dtype)
+            if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-5):
+                raise ValueError("probability targets must be non-negative rows summing to 1.")
+        else:
+            raise ValueError(f"Y must have shape ({n},) or ({n}, {K}); got {Y.shape}.")
+        s = None
+        if sample_weight is not None:
+            s = np.asarray(sample_weight, dtype=X.dtype)
+            if s.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},); got {s.shape}.")
+        return coef, X, Y, s
+
+    # -------------------------------------------------------------- internals
+    def _split(self, coef, d, dtype):
+        Wb = coef.reshape(self.n_classes, d + self.fit_intercept)
+        if Wb.dtype != dtype:
+            Wb = Wb.astype(dtype)
+        if self.fit_intercept:
+            return Wb[:, :d], Wb[:, d]
+        return Wb, None
+
+    def _logits(self, coef, X):
+        W, b = self._split(coef, X.shape[1], X.dtype)
+        Z = X @ W.T
+        Z = np.ascontiguousarray(Z, dtype=X.dtype)
+        if b is not None:
+            Z += b
+        return Z
+
+    def _pack(self, gW, gb):
+        if self.fit_intercept:
+            return np.concatenate([gW, gb[:, None]], axis=1).ravel()
+        return np.ascontiguousarray(gW).ravel()
+
+    def _value(self, loss, s):
+        if s is None:
+            return float(np.sum(loss, dtype=np.float64))
+        return float(np.dot(loss.astype(np.float64, copy=False), s.astype(np.float64,
+                                                                            copy=False)))
+
+    def _loss_grad_state(self, coef, X, Y, s):
+        """(value, flat gradient in X's dtype, _ProbState)."""
+        Z = self._logits(coef, X)
+        loss, R = _ce(Z, Y)
+        del Z
+        value = self._value(loss, s)
+        G = R if s is None else R * s[:, None]
+        gW = _xt_dot(X, G).T
+        gb = G.sum(axis=0) if self.fit_intercept else None
+        grad = self._pack(gW, gb)
+        return value, grad, _ProbState(R, Y, s)
+
+    def _state_at(self, coef, X, Y, s):
+        Z = self._logits(coef, X)
+        _, R = _ce(Z, Y)
+        return _ProbState(R, Y, s)
+
+    def _hvp(self, state, X, v):
+        d = X.shape[1]
+        V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, X.dtype)
+        U = np.ascontiguousarray(X @ V.T, dtype=X.dtype)
+        if vb is not None:
+            U += vb
+        P = state.probs()
+        t = np.einsum("ij,ij->i", P, U)
+        U -= t[:, None]
+        U *= state.weighted()
+        hW = _xt_dot(X, U).T
+        hb = U.sum(axis=0) if self.fit_intercept else None
+        return self._pack(hW, hb)
+
+    def _hess_diag(self, state, X_sq):
+        """Diagonal of the Hessian (flat, like coef) given X**2 (dense or sparse)."""
+        P = state.probs()
+        C = P * (1 - P)
+        if state._s is not None:
+            C *= state._s[:, None]
+        dW = _xt_dot(X_sq, C).T
+        db = C.sum(axis=0) if self.fit_intercept else None
+        return self._pack(dW, db)
+
+    def _hessian(self, state, X):
+        """Explicit (p, p) Hessian, p = K (d + fit_intercept); for small problems."""
+        K = self.n_classes
+        Xa = X.toarray() if _is_sparse(X) else X
+        Xa = np.asarray(Xa, dtype=np.float64)
+        if self.fit_intercept:
+            Xa = np.hstack([Xa, np.ones((Xa.shape[0], 1))])
+        m = Xa.shape[1]
+        P = state.probs().astype(np.float64)
+        s = None if state._s is None else state._s.astype(np.float64)
+        H = np.empty((K * m, K * m))
+        for k in range(K):
+            for l in range(k, K):
+                c = P[:, k] * ((1.0 if k == l else 0.0) - P[:, l])
+                if s is not None:
+                    c = c * s
+                blk = Xa.T @ (c[:, None] * Xa)
+                H[k * m:(k + 1) * m, l * m:(l + 1) * m] = blk
+                if l != k:
+                    H[l * m:(l + 1) * m, k * m:(k + 1) * m] = blk.T
+        return H
+
+    # ----------------------------------------------------------------- public
+    def loss(self, coef, X, Y, sample_weight=None):
+        """Return ``sum_i s_i CE(z_i, y_i)``.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_classes * (n_features + fit_intercept),)
+            Flat ``(W, b)``.
+        X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Y : ndarray of shape (n_samples,) (labels in ``[0, K)``) or (n_samples, K)
+            Labels or target probabilities.
+        sample_weight : ndarray of shape (n_samples,) or None
+
+        Returns
+        -------
+        float
+        """
+        coef, X, Y, s = self._check(coef, X, Y, sample_weight)
+        Z = self._logits(coef, X)
+        fast = _dispatch.kernel("cross_entropy", Z)
+        fn = _ce_rows if fast is None else fast
+        loss, _, _ = fn(Z, Y, None, None, 0.0, False)
+        return self._value(loss, s)
+
+    def loss_gradient(self, coef, X, Y, sample_weight=None):
+        """Return the loss and its gradient with respect to ``coef``.
+
+        Parameters are those of :meth:`loss`.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape like ``coef``, X's dtype
+        """
+        coef, X, Y, s = self._check(coef, X, Y, sample_weight)
+        value, grad, _ = self._loss_grad_state(coef, X, Y, s)
+        return value, grad
+
+    def hessp(self, coef, X, Y, sample_weight, v):
+        """Return the Hessian at ``coef`` times ``v`` (both flat like ``coef``).
+
+        Stateless: recomputes the probabilities; use :meth:`gradient_hessp` for many
+        products at one point.
+        """
+        coef, X, Y, s = self._check(coef, X, Y, sample_weight)
+        return self._hvp(self._state_at(coef, X, Y, s), X, v)
+
+    def gradient_hessp(self, coef, X, Y, sample_weight=None):
+        """Return ``(loss, grad, hessp_fn)``; ``hessp_fn(v)`` multiplies by the Hessian
+        at ``coef`` using the probabilities cached by this call."""
+        coef, X, Y, s = self._check(coef, X, Y, sample_weight)
+        value, grad, state = self._loss_grad_state(coef, X, Y, s)
+
+        def hessp_fn(v):
+            return self._hvp(state, X, v)
+
+        return value, grad, hessp_fn

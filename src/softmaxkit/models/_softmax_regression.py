@@ -1,0 +1,837 @@
+"""SoftmaxRegression: multinomial logistic regression with the scikit-learn API."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from .._validation import check_choice_param, check_scalar_param, param_error
+from ..losses._linear import LinearSoftmaxLoss, _is_sparse
+from ..solvers import (
+    Adam,
+    hessian_from_hessp,
+    lbfgs,
+    newton_cholesky,
+    proximal_newton,
+    trust_region_newton_cg,
+)
+
+__all__ = ["SoftmaxRegression"]
+
+_OWNER = "SoftmaxRegression"
+_SOLVERS = ("auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton")
+_PENALTIES = ("l2", "l1", "elasticnet", None)
+# explicit-Hessian size limits (number of parameters K * (d + 1))
+_CHOLESKY_MAX_WORK = 100      # (d + 1) * (K + 1) at most: Newton-Cholesky for tiny problems
+_EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
+_KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T X up to this d
+
+
+# problems with n_samples * n_params below this are solved 1000x below tol (an
+# iteration costs microseconds there) ...
+_TINY_WORK = 200_000
+# ... and below this with single-threaded BLAS (threads only add overhead)
+_SMALL_WORK = 20_000_000
+
+
+@contextlib.contextmanager
+def _blas_threads(single):
+    if not single:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+# --------------------------------------------------------------------------- data term
+class _LinearSoftmaxTerm:
+    """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
+    caching the probabilities of the last gradient for the Hessian products."""
+
+    def __init__(self, X, Y, sample_weight, n_classes, fit_intercept):
+        self.X = X
+        self.Y = Y
+        self.s = sample_weight
+        self.n_features = X.shape[1]
+        self.n_classes = int(n_classes)
+        self.fit_intercept = bool(fit_intercept)
+        self.dtype = X.dtype
+        self.weight_sum = (float(X.shape[0]) if sample_weight is None
+                           else float(np.sum(sample_weight, dtype=np.float64)))
+        self._loss = LinearSoftmaxLoss(n_classes, fit_intercept)
+        self._key = None
+        self._state = None
+        self._X_sq = None
+        self._A = None
+        self._X32 = None
+        self._state32 = None
+        self.mixed_precision = False
+
+    def class_totals(self):
+        """Weighted number of samples per class, shape (K,)."""
+        Y, s = self.Y, self.s
+        if Y.ndim == 1:
+            return np.bincount(Y, weights=s, minlength=self.n_classes).astype(np.float64)
+        Yf = Y.astype(np.float64)
+        return Yf.sum(axis=0) if s is None else s.astype(np.float64) @ Yf
+
+    def loss_gradient(self, coef):
+        value, grad, state = self._loss._loss_grad_state(coef, self.X, self.Y, self.s)
+        self._key = np.array(coef, dtype=np.float64, copy=True)
+        self._state = state
+        return value, grad
+
+    def _state_at(self, coef):
+        if self._key is not None and np.array_equal(self._key, coef):
+            return self._state
+        state = self._loss._state_at(np.asarray(coef, dtype=np.float64), self.X, self.Y, self.s)
+        self._key = np.array(coef, dtype=np.float64, copy=True)
+        self._state = state
+        return state
+
+    def hessp(self, coef):
+        state = self._state_at(coef)
+        loss, X = self._loss, self.X
+        if self.mixed_precision and X.dtype == np.float64:
+            # Hessian-vector products only steer the CG direction (the gradient stays
+            # exact float64), so they run in float32: half the memory traffic
+            if self._X32 is None:
+                if _is_sparse(X):
+                    self._X32 = type(X)((X.data.astype(np.float32), X.indices, X.indptr),
+                                        shape=X.shape)
+                else:
+                    self._X32 = X.astype(np.float32)
+            if self._state32 is None or self._state32[0] is not state:
+                self._state32 = (state, state.astype(np.float32))
+            state, X = self._state32[1], self._X32
+
+        def hv(v):
+            return loss._hvp(state, X, v)
+
+        return hv
+
+    def hess_diag(self, coef):
+        state = self._state_at(coef)
+        if self._X_sq is None:
+            X = self.X
+            self._X_sq = X.multiply(X).tocsr() if _is_sparse(X) else np.square(X)
+        return self._loss._hess_diag(state, self._X_sq)
+
+    def hessian(self, coef):
+        return self._loss._hessian(self._state_at(coef), self.X)
+
+    def kron_factors(self, coef):
+        """Factors of the Kronecker approximation ``H ~ A (x) B`` of the Hessian:
+        ``A = sum_i s_i x~_i x~_i^T / S`` over the features plus the intercept column
+        (its diagonal only for sparse or wide X; computed once) and
+        ``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` at ``coef``."""
+        if self._A is None:
+            X, s = self.X, self.s
+            S = self.weight_sum
+            sw = None if s is None else s.astype(np.float64)
+            if _is_sparse(X) or X.shape[1] > _KRON_DENSE_MAX:
+                Xsq = X.multiply(X) if _is_sparse(X) else np.square(X)
+                a = np.asarray(Xsq.sum(axis=0) if sw is None else Xsq.T @ sw,
+                               dtype=np.float64).ravel()
+                if self.fit_intercept:
+                    a = np.append(a, S)
+                self._A = a / S
+            else:
+                Xw = X if sw is None else X * sw.astype(X.dtype)[:, None]
+                A = np.asarray(X.T @ Xw, dtype=np.float64)
+                if self.fit_intercept:
+                    col = np.asarray(Xw.sum(axis=0), dtype=np.float64)
+                    A = np.block([[A, col[:, None]], [col[None, :], np.array([[S]])]])
+                self._A = A / S
+        state = self._state_at(coef)
+        P, PS = state.probs(), state.weighted()
+        B = np.diag(np.asarray(PS.sum(axis=0), dtype=np.float64)) - np.asarray(
+            P.T @ PS, dtype=np.float64)
+        return self._A, (B + B.T) / 2
+
+
+# --------------------------------------------------------------------- penalised objective
+class _PenalizedObjective:
+    """scikit-learn's objective ``C * data(coef) + penalty(W)`` for any data term,
+    optimised in the well-scaled form ``F = (C * data + penalty) / (C * S)`` with
+    ``S = term.weight_sum`` (``data / S`` when there is no penalty).
+
+    The optimisation vector ``x`` is the flat ``coef`` of the term (rows of
+    ``(W, b)``), except without a penalty: then class 0's row is fixed at 0 (the
+    multinomial model is not identifiable otherwise) and ``x`` holds the other
+    ``K - 1`` rows.  ``fun_grad``/``hessp``/``precond``/``hess`` give the smooth part
+    (data plus l2); ``l1_weights`` the l1 part, for the proximal solver.
+    """
+
+    def __init__(self, term, penalty, C, l1_ratio=None):
+        self.term = term
+        K, d = term.n_classes, term.n_features
+        self.m = d + int(term.fit_intercept)
+        self.n_coef = K * self.m
+        S = float(term.weight_sum)
+        if not (np.isfinite(S) and S > 0):
+            raise ValueError("The sum of the sample weights must be positive and finite.")
+        if penalty is not None and np.isinf(C):
+            penalty = None
+        self.penalty = penalty
+        self.C = float(C)
+        self.S = S
+        self.reference = penalty is None
+        if penalty is None:
+            self.scale = S
+            l2, l1 = 0.0, 0.0
+        else:
+            self.scale = self.C * S
+            r = {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+            l2 = (1.0 - r) / self.scale
+            l1 = r / self.scale
+        mask = np.zeros((K, self.m))
+        mask[:, :d] = 1.0
+        mask = mask.ravel()
+        self._mask = self.reduce(mask)
+        self._l2 = l2
+        self._l2vec = l2 * self._mask
+        self.l1 = l1
+        self.l1_weights = l1 * self._mask
+        self.n_params = self._mask.size
+        self._A_eig = None
+
+    # parametrisation
+    def expand(self, x):
+        if not self.reference:
+            return x
+        return np.concatenate([np.zeros(self.m), x])
+
+    def reduce(self, coef):
+        return coef[self.m:] if self.reference else coef
+
+    def fun_grad(self, x):
+        value, grad = self.term.loss_gradient(self.expand(x))
+        g = self.reduce(np.asarray(grad, dtype=np.float64)) / self.S
+        f = value / self.S
+        if self._l2:
+            f += 0.5 * float(self._l2vec @ (x * x))
+            g += self._l2vec * x
+        return f, g
+
+    def value(self, x):
+        """The scaled objective including the l1 part."""
+        f, _ = self.fun_grad(x)
+        return f + float(self.l1_weights @ np.abs(x))
+
+    def hessp(self, x):
+        hv_term = self.term.hessp(self.expand(x))
+        S, l2vec, m, ref = self.S, self._l2vec, self.m, self.reference
+
+        def hv(v):
+            full = np.concatenate([np.zeros(m), v]) if ref else v
+            out = np.asarray(hv_term(full), dtype=np.float64)
+            if ref:
+                out = out[m:]
+            out = out / S
+            if l2vec is not None:
+                out += l2vec * v
+            return out
+
+        return hv
+
+    def has_precond(self):
+        return hasattr(self.term, "kron_factors") or hasattr(self.term, "hess_diag")
+
+    def precond(self, x):
+        if hasattr(self.term, "kron_factors"):
+            return self._kron_precond(x)
+        return self._jacobi_precond(x)
+
+    def _kron_precond(self, x):
+        """Inverse of ``M = A (x) B / S + l2 I`` (A over features, B over classes)."""
+        A, B = self.term.kron_factors(self.expand(x))
+        if self.reference:
+            B = B[1:, 1:]
+        B = B / self.S
+        mu, UB = np.linalg.eigh(B)
+        if self._A_eig is None:
+            self._A_eig = (A, None) if A.ndim == 1 else np.linalg.eigh(A)
+        lam, UA = self._A_eig
+        D = np.maximum(mu, 0)[:, None] * np.maximum(lam, 0)[None, :] + self._l2
+        D = np.maximum(D, 1e-10 * max(float(D.max()), 1e-300))
+        invDt = np.ascontiguousarray((1.0 / D).T)
+        rows, m = UB.shape[0], self.m
+        UBt = np.ascontiguousarray(UB.T)
+
+        def minv(r):
+            # works on the (m, K) transpose: tall-skinny products are BLAS-friendly
+            T = r.reshape(rows, m).T @ UB          # (U_B^T R)^T
+            if UA is not None:
+                T = UA.T @ T                       # (U_B^T R U_A)^T
+            T *= invDt
+            if UA is not None:
+                T = UA @ T
+            T = T @ UBt                            # (U_B T U_A^T)^T
+            return np.ascontiguousarray(T.T).ravel()
+
+        return minv
+
+    def _jacobi_precond(self, x):
+        diag = self.reduce(np.asarray(self.term.hess_diag(self.expand(x)), dtype=np.float64))
+        diag = diag / self.S + self._l2vec
+        floor = 1e-10 * max(float(np.max(diag)), 1e-300) if diag.size else 1.0
+        inv = 1.0 / np.maximum(diag, floor)
+
+        def minv(r):
+            return r * inv
+
+        return minv
+
+    def hess(self, x):
+        coef = self.expand(x)
+        if hasattr(self.term, "hessian"):
+            H = np.asarray(self.term.hessian(coef), dtype=np.float64)
+        else:
+            H = hessian_from_hessp(self.term.hessp(coef), self.n_coef)
+        if self.reference:
+            H = H[self.m:, self.m:]
+        H = H / self.S
+        H[np.diag_indices_from(H)] += self._l2vec
+        return H
+
+
+# ------------------------------------------------------------------------------ estimator
+def _check_bool(value, param):
+    if not isinstance(value, (bool, np.bool_)):
+        raise param_error(param, _OWNER, "a bool", value, exc=TypeError)
+    return bool(value)
+
+
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+    """Softmax (multinomial logistic) regression with scikit-learn's objective.
+
+    Fits ``P(y = k | x) = softmax(W x + b)_k`` by penalised maximum likelihood with
+    second-order solvers that stop on a gradient (KKT) criterion, so the optimum is
+    reached to ``tol``, not approximated.
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
+        The penalty on ``W`` (never on the intercept).
+    C : float in (0, inf], default=1.0
+        Inverse regularisation strength; ``C=inf`` is the unpenalised fit.
+    l1_ratio : float in [0, 1] or None, default=None
+        The elastic-net mixing ``r``; required for ``penalty="elasticnet"``, ignored
+        otherwise.
+    fit_intercept : bool, default=True
+        Whether to fit the intercepts ``b`` (shape (n_classes,)).
+    solver : {"auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton"}, default="auto"
+        ``"newton-cg"``: trust-region Newton with Steihaug conjugate gradients on
+        exact Hessian-vector products (Jacobi preconditioned); ``"newton-cholesky"``:
+        Newton with the explicit Hessian; ``"lbfgs"``: limited-memory BFGS;
+        ``"prox-newton"``: proximal Newton (the only one for ``"l1"`` and
+        ``"elasticnet"``; it accepts ``"l2"`` and None too).  ``"auto"`` picks
+        ``"prox-newton"`` for l1/elasticnet; otherwise ``"newton-cholesky"`` when the
+        Hessian is tiny (``(n_features + 1) * (n_classes + 1) <= 100`` and X dense),
+        else ``"newton-cg"``.
+    tol : float >= 0, default=1e-6
+        Stop when ``max |projected gradient| <= tol * max(1, |F|)`` for the scaled
+        objective ``F = objective / (C * sum(s))`` (``objective / sum(s)`` without
+        a penalty); for l1 the minimum-norm subgradient is used.  Tiny problems
+        (``n_samples * n_params <= 200,000``, where an iteration costs microseconds)
+        are solved to ``tol / 1000``; the tolerance never goes below
+        ``50 * eps`` of the data's dtype (6e-6 for float32).
+    max_iter : int >= 0, default=1000
+        Maximum number of solver iterations; a ``ConvergenceWarning`` is raised when
+        it is reached.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights multiplying the sample weights; "balanced" uses
+        ``n_samples / (n_classes * np.bincount(y))`` as scikit-learn does.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting.
+    verbose : int >= 0, default=0
+        Print per-iteration progress when positive.
+    random_state : int, RandomState or None, default=None
+        Shuffles the minibatches of ``partial_fit``; no effect on ``fit``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_classes, n_features)
+        ``W`` (K rows, also for two classes).
+    intercept_ : ndarray of shape (n_classes,)
+        ``b`` (zeros when ``fit_intercept=False``).
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``0..K-1`` when fitted on probability targets).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X had string column names.
+    n_iter_ : int
+        Solver iterations of the last fit (partial_fit: passes made so far).
+    loss_curve_ : ndarray of shape (n_iter_ + 1,)
+        The objective (scikit-learn's scale, see Notes) at the start and after each
+        iteration.
+
+    Notes
+    -----
+    The objective is scikit-learn's: ``C * sum_i s_i CE(z_i, y_i) + R(W)`` with
+    ``R = ||W||^2 / 2`` (l2), ``||W||_1`` (l1) or
+    ``r ||W||_1 + (1 - r) ||W||^2 / 2`` (elastic net); ``CE`` is
+    ``-sum_k Y_ik log softmax(z_i)_k`` for labels (one-hot ``Y``) or probability
+    targets.  Without a penalty the objective is ``sum_i s_i CE_i`` and the
+    reported coefficients are class-centred (every column of ``coef_`` and
+    ``intercept_`` sums to 0).  For two classes the model with ``C`` equals binary
+    logistic regression with ``2C``.  The intercepts start at the log class
+    frequencies, ``W`` at 0.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from softmaxkit import SoftmaxRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SoftmaxRegression(C=1.0).fit(X, y)
+    >>> clf.coef_.shape, clf.predict(X[:3]).tolist()
+    ((3, 4), [0, 0, 0])
+    >>> round(clf.score(X, y), 2)
+    0.97
+    """
+
+    def __init__(self, penalty="l2", *, C=1.0, l1_ratio=None, fit_intercept=True,
+                 solver="auto", tol=1e-6, max_iter=1000, class_weight=None, warm_start=False,
+                 verbose=0, random_state=None):
+        self.penalty = penalty
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # minibatch settings of partial_fit
+    _partial_batch_size = 64
+    _partial_lr = 5e-2
+    _partial_decay = 1e-2
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        check_choice_param(self.penalty, "penalty", _OWNER, _PENALTIES)
+        check_scalar_param(self.C, "C", _OWNER, kind=float, low=0, low_open=True)
+        if self.penalty == "elasticnet":
+            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1)
+        elif self.l1_ratio is not None:
+            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1,
+                               allow_none=True)
+        _check_bool(self.fit_intercept, "fit_intercept")
+        check_choice_param(self.solver, "solver", _OWNER, _SOLVERS)
+        check_scalar_param(self.tol, "tol", _OWNER, kind=float, low=0)
+        check_scalar_param(self.max_iter, "max_iter", _OWNER, kind=int, low=0)
+        cw = self.class_weight
+        if not (cw is None or isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
+            raise param_error("class_weight", _OWNER, "a dict, 'balanced' or None", cw)
+        _check_bool(self.warm_start, "warm_start")
+        check_scalar_param(self.verbose, "verbose", _OWNER, kind=int, low=0)
+        l1_like = self.penalty in ("l1", "elasticnet") and not np.isinf(float(self.C))
+        if l1_like and self.solver not in ("auto", "prox-newton"):
+            raise param_error("solver", _OWNER, "'auto' or 'prox-newton' for penalty="
+                              f"{self.penalty!r}", self.solver)
+
+    def _validate_X(self, X, reset):
+        return validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"],
+                             dtype=[np.float64, np.float32], order="C", ensure_min_samples=2
+                             if reset else 1)
+
+    def _encode_targets(self, y, n, dtype, reset, classes=None):
+        """Return (Y, classes) with Y intp labels or (n, K) probabilities."""
+        y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+        if y_arr.ndim == 2 and y_arr.shape[1] >= 2:
+            if y_arr.dtype.kind not in "biuf":
+                raise ValueError("Soft targets must be a numeric (n_samples, n_classes) array "
+                                 "of class probabilities.")
+            Y = np.ascontiguousarray(y_arr, dtype=dtype)
+            if Y.shape[0] != n:
+                raise ValueError(f"y has {Y.shape[0]} rows but X has {n} samples.")
+            if not np.all(np.isfinite(Y)) or np.any(Y < 0):
+                raise ValueError("Soft targets must be probability distributions: "
+                                 "finite and non-negative.")
+            sums = Y.astype(np.float64).sum(axis=1)
+            tol = 1e-6 if dtype == np.float64 else 1e-4
+            bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
+            if bad.size:
+                raise ValueError("Soft targets must be probability distributions: row "
+                                 f"{bad[0]} sums to {sums[bad[0]]!r}, not 1.")
+            K = Y.shape[1]
+            if not reset and K != len(self.classes_):
+                raise ValueError(f"y has {K} columns but the model has {len(self.classes_)} "
+                                 "classes.")
+            return Y, np.arange(K)
+        y1 = column_or_1d(y_arr, warn=True)
+        if y1.shape[0] != n:
+            raise ValueError(f"y has {y1.shape[0]} entries but X has {n} samples.")
+        check_classification_targets(y1)
+        if reset:
+            classes = np.unique(y1) if classes is None else np.unique(np.asarray(classes))
+            if classes.size < 2:
+                raise ValueError("SoftmaxRegression needs samples of at least 2 classes in "
+                                 f"the data; got 1 class ({classes[0]!r}).")
+        else:
+            classes = self.classes_
+        idx = np.searchsorted(classes, y1)
+        idx = np.clip(idx, 0, classes.size - 1)
+        unknown = classes[idx] != y1
+        if np.any(unknown):
+            raise ValueError(f"y contains labels not in classes_: {y1[unknown][0]!r}.")
+        if reset and classes is not None and np.unique(idx).size < 2 and classes.size < 2:
+            raise ValueError("SoftmaxRegression needs samples of at least 2 classes.")
+        return idx.astype(np.intp), classes
+
+    def _weights(self, sample_weight, X, Y, classes):
+        s = None
+        if sample_weight is not None:
+            s = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+            if not np.all(np.isfinite(s)):
+                raise ValueError("sample_weight must be finite.")
+        cw = self.class_weight
+        if cw is not None:
+            if Y.ndim == 1:
+                w = compute_class_weight(cw, classes=classes, y=classes[Y])
+                per = w[Y]
+            else:
+                if isinstance(cw, str):
+                    tot = Y.astype(np.float64).sum(axis=0)
+                    w = Y.shape[0] / (Y.shape[1] * np.maximum(tot, 1e-300))
+                else:
+                    w = np.array([float(cw.get(c, 1.0)) for c in classes])
+                per = Y.astype(np.float64) @ w
+            per = per.astype(X.dtype)
+            s = per if s is None else s * per
+        if s is not None:
+            if not np.sum(s, dtype=np.float64) > 0:
+                raise ValueError("The sample weights (times the class weights) sum to 0; at "
+                                 "least one sample needs a positive weight.")
+        return s
+
+    def _make_data_term(self, X, y, sample_weight, *, classes=None, reset=True):
+        """Validate X, y and the weights, set classes_ / n_features_in_ /
+        feature_names_in_ (when ``reset``) and return the data term."""
+        X = self._validate_X(X, reset)
+        if _is_sparse(X):
+            if not np.all(np.isfinite(X.data)):  # pragma: no cover - validate_data checks
+                raise ValueError("Input X contains NaN or infinity.")
+        Y, classes = self._encode_targets(y, X.shape[0], X.dtype, reset, classes)
+        if reset:
+            self.classes_ = classes
+        s = self._weights(sample_weight, X, Y, self.classes_)
+        return _LinearSoftmaxTerm(X, Y, s, len(self.classes_), self.fit_intercept)
+
+    # ------------------------------------------------------------------------- fit
+    def _choose_solver(self, term, obj):
+        if self.solver != "auto":
+            return self.solver
+        if obj.penalty in ("l1", "elasticnet"):
+            return "prox-newton"
+        small = (term.n_features + 1) * (term.n_classes + 1) <= _CHOLESKY_MAX_WORK
+        if small and not _is_sparse(getattr(term, "X", None)):
+            return "newton-cholesky"
+        return "newton-cg"
+
+    def _initial_coef(self, term, obj):
+        K, m = term.n_classes, obj.m
+        if (self.warm_start and hasattr(self, "coef_")
+                and self.coef_.shape == (K, term.n_features)):
+            Wb = np.zeros((K, m))
+            Wb[:, :term.n_features] = self.coef_
+            if term.fit_intercept:
+                Wb[:, -1] = self.intercept_
+            if obj.reference:
+                Wb -= Wb[0]
+            return obj.reduce(Wb.ravel())
+        Wb = np.zeros((K, m))
+        if term.fit_intercept:
+            if hasattr(term, "class_totals"):
+                tot = np.asarray(term.class_totals(), dtype=np.float64)
+            else:  # from the gradient at 0: d/db_k = S/K - total_k
+                _, g = term.loss_gradient(np.zeros(K * m))
+                tot = term.weight_sum / K - np.asarray(g, dtype=np.float64).reshape(K, m)[:, -1]
+            freq = np.maximum(tot, 0) / max(tot.sum(), 1e-300)
+            b = np.log(np.maximum(freq, 1e-8))
+            Wb[:, -1] = b - b.mean()
+            if obj.reference:
+                Wb -= Wb[0]
+        return obj.reduce(Wb.ravel())
+
+    def _solve(self, term, obj, x0, tol):
+        solver = self._choose_solver(term, obj)
+        kw = {"tol": tol, "max_iter": int(self.max_iter),
+              "verbose": int(self.verbose)}
+        if solver == "prox-newton":
+            if obj.n_params <= _EXPLICIT_HESSIAN_MAX and hasattr(term, "hessian"):
+                return proximal_newton(obj.fun_grad, x0, obj.l1_weights, hess=obj.hess, **kw)
+            return proximal_newton(obj.fun_grad, x0, obj.l1_weights, hessp=obj.hessp, **kw)
+        if solver == "newton-cholesky":
+            return newton_cholesky(obj.fun_grad, obj.hess, x0, **kw)
+        if solver == "lbfgs":
+            return lbfgs(obj.fun_grad, x0, **kw)
+        precond = obj.precond if obj.has_precond() else None
+        return trust_region_newton_cg(obj.fun_grad, obj.hessp, x0, precond=precond, **kw)
+
+    def _fit_term(self, term):
+        """Everything after the data term is built: solve and set the fitted
+        attributes.  Works on any data term (contract 4)."""
+        obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
+        X = getattr(term, "X", None)
+        n = X.shape[0] if X is not None else None
+        tol = float(self.tol)
+        if n is not None and n * obj.n_params <= _TINY_WORK:
+            tol *= 1e-3
+        # float32 gradients are accurate to a few float32 ulps at best
+        tol = max(tol, 50 * float(np.finfo(term.dtype).eps))
+        if n is not None and n * obj.n_params > _SMALL_WORK and hasattr(term,
+                                                                        "mixed_precision"):
+            term.mixed_precision = True
+        with _blas_threads(n is not None and n * obj.n_params <= _SMALL_WORK):
+            x0 = self._initial_coef(term, obj)
+            if tol < float(self.tol):
+                # tightened: only warn when the user's own tolerance was missed
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    res = self._solve(term, obj, x0, tol)
+                user_ok = res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))
+                for w in caught:
+                    if not (user_ok and issubclass(w.category, ConvergenceWarning)):
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            else:
+                res = self._solve(term, obj, x0, tol)
+        self._set_coef(obj.expand(res.x), term, obj)
+        self.n_iter_ = int(res.n_iter)
+        self.loss_curve_ = np.asarray(res.history, dtype=np.float64) * obj.scale
+        return self
+
+    def _set_coef(self, coef, term, obj):
+        K, d = term.n_classes, term.n_features
+        Wb = np.asarray(coef, dtype=np.float64).reshape(K, obj.m)
+        W = Wb[:, :d].copy()
+        b = Wb[:, d].copy() if term.fit_intercept else np.zeros(K)
+        if obj.penalty is None:
+            W -= W.mean(axis=0)
+        # the objective does not change when a constant is added to every intercept
+        # (softmax is shift invariant); report the centred representative
+        b -= b.mean()
+        dt = term.dtype if np.dtype(term.dtype) in (np.float32, np.float64) else np.float64
+        self.coef_ = W.astype(dt)
+        self.intercept_ = b.astype(dt)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (float32 data is trained in float32).
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or class probabilities (soft targets; rows sum to 1).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative, finite weights (multiplied by the class weights).
+
+        Returns
+        -------
+        self : SoftmaxRegression
+        """
+        if hasattr(X, "__dask_graph__"):  # Dask collection: softmaxkit.distributed (#7)
+            from ..distributed import fit_dask
+            return fit_dask(self, X, y, sample_weight)
+        self._check_params()
+        term = self._make_data_term(X, y, sample_weight)
+        self._partial = None
+        return self._fit_term(term)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass of minibatch Adam over ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+        classes : array-like of shape (n_classes,), default=None
+            All class labels; required on the first call with label targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : SoftmaxRegression
+
+        Notes
+        -----
+        The penalty is weighted as if ``X`` were the whole training set (the
+        objective of :meth:`fit` on ``X``, scaled by ``1 / (C * sum(s))``), so calling
+        ``partial_fit`` repeatedly on the same data approaches ``fit``.  Minibatches of
+        64 rows are shuffled with ``random_state``; Adam's step decays as
+        ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.
+        """
+        self._check_params()
+        fitted = hasattr(self, "coef_") and hasattr(self, "classes_")
+        first = getattr(self, "_partial", None) is None
+        if first and not fitted:
+            y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+            soft = y_arr.ndim == 2 and y_arr.shape[1] >= 2
+            if classes is None and not soft:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            term = self._make_data_term(X, y, sample_weight, classes=classes, reset=True)
+        else:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError("classes differs from the classes of the first call to "
+                                 "partial_fit.")
+            term = self._make_data_term(X, y, sample_weight, reset=False)
+        obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
+        if first:
+            if fitted:  # continue from the current fit
+                K, m = term.n_classes, obj.m
+                Wb = np.zeros((K, m))
+                Wb[:, :term.n_features] = self.coef_
+                if term.fit_intercept:
+                    Wb[:, -1] = self.intercept_
+                if obj.reference:
+                    Wb -= Wb[0]
+                x = obj.reduce(Wb.ravel())
+            else:
+                x = self._initial_coef(term, obj)
+            self._partial = {"opt": Adam(learning_rate=self._partial_lr,
+                                         decay=self._partial_decay), "x": x,
+                             "rng": check_random_state(self.random_state), "passes": 0}
+            self.loss_curve_ = np.empty(0)
+        st = self._partial
+        x = st["x"]
+        n = term.X.shape[0]
+        order = st["rng"].permutation(n)
+        bs = self._partial_batch_size
+        loss = term._loss
+        Xall, Yall, sall = term.X, term.Y, term.s
+        S_total = obj.S
+        total = 0.0
+        for start in range(0, n, bs):
+            idx = np.sort(order[start:start + bs])
+            Xb = Xall[idx]
+            Yb = Yall[idx]
+            sb = None if sall is None else sall[idx]
+            Sb = float(len(idx)) if sb is None else float(np.sum(sb, dtype=np.float64))
+            if Sb <= 0:
+                continue
+            coef = obj.expand(x)
+            value, grad, _ = loss._loss_grad_state(coef, Xb, Yb, sb)
+            g = obj.reduce(np.asarray(grad, dtype=np.float64)) / Sb
+            g += obj._l2vec * x
+            if obj.l1:
+                g += obj.l1_weights * np.sign(x)
+            total += value
+            x = st["opt"].step(x, g, objective=value / Sb)
+        st["x"] = x
+        st["passes"] += 1
+        self._set_coef(obj.expand(x), term, obj)
+        self.n_iter_ = st["passes"]
+        est = (total / S_total + 0.5 * float(obj._l2vec @ (x * x))
+               + float(obj.l1_weights @ np.abs(x))) * obj.scale
+        self.loss_curve_ = np.append(self.loss_curve_, est)
+        return self
+
+    # --------------------------------------------------------------------- predict
+    def decision_function(self, X):
+        """Return the logits ``X W^T + b`` (for two classes, the margin ``z_1 - z_0``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), or (n_samples,) for two classes
+            With two classes scikit-learn's convention applies: one score per
+            sample, positive for ``classes_[1]``; ``softmax([0, score])`` gives the
+            probabilities.
+        """
+        Z = self._logits(X)
+        if Z.shape[1] == 2:
+            return Z[:, 1] - Z[:, 0]
+        return Z
+
+    def _logits(self, X):
+        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
+            from ..distributed import predict_lazy
+            return predict_lazy(self, X, "decision_function")
+        check_is_fitted(self, ["coef_", "intercept_", "classes_"])
+        X = self._validate_X(X, reset=False)
+        coef = np.asarray(self.coef_)
+        Z = X @ coef.T.astype(X.dtype, copy=False)
+        Z = np.asarray(Z)
+        Z += np.asarray(self.intercept_, dtype=Z.dtype)
+        return Z
+
+    def predict_proba(self, X):
+        """Return class probabilities ``softmax(X W^T + b)``, shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        from ..special import softmax
+
+        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
+            from ..distributed import predict_lazy
+            return predict_lazy(self, X, "predict_proba")
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Return log class probabilities, shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        from ..special import log_softmax
+
+        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
+            from ..distributed import predict_lazy
+            return predict_lazy(self, X, "predict_log_proba")
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict(self, X):
+        """Return the most probable class label for each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
+            from ..distributed import predict_lazy
+            return predict_lazy(self, X, "predict")
+        Z = self._logits(X)
+        return np.asarray(self.classes_)[np.argmax(Z, axis=1)]

@@ -1,0 +1,171 @@
+"""What every solver shares: the result object, the stopping rule, the
+per-iteration hook (contract 6) and verbose printing."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["OptimizeResult", "on_iteration"]
+
+_HOOKS: contextvars.ContextVar[tuple] = contextvars.ContextVar("softmaxkit_solver_hooks",
+                                                               default=())
+
+
+@dataclass
+class OptimizeResult:
+    """The outcome of a solver run.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n_params,)
+        The final iterate (float64).
+    fun : float
+        The objective at ``x``.
+    n_iter : int
+        Number of iterations performed.
+    converged : bool
+        Whether the stopping rule was met (False when ``max_iter`` was hit or the
+        run stopped at the limit of floating-point precision).
+    grad_norm : float
+        The stopping measure at ``x``: ``max |projected gradient|`` (the minimum-norm
+        subgradient for an l1 term).
+    history : ndarray of shape (n_iter + 1,)
+        The objective at the starting point and after each iteration.
+    n_fev : int
+        Number of objective (value and gradient) evaluations.
+    n_hessp : int
+        Number of Hessian-vector products (or explicit Hessians) used.
+    message : str
+        Why the run stopped.
+    """
+
+    x: np.ndarray
+    fun: float
+    n_iter: int
+    converged: bool
+    grad_norm: float
+    history: np.ndarray = field(repr=False)
+    n_fev: int = 0
+    n_hessp: int = 0
+    message: str = ""
+
+
+@contextlib.contextmanager
+def on_iteration(fn):
+    """Call ``fn(info)`` once per iteration of every solver run inside the block.
+
+    ``info`` is a dict ``{"iteration": int, "objective": float, "grad_norm": float,
+    "max_iter": int}``.  Hooks nest: inside two ``with`` blocks both functions are
+    called.  The hook lives in a :mod:`contextvars` variable, so threads and asyncio
+    tasks started outside the block do not see it.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(info)``; its return value is ignored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit.solvers import on_iteration, trust_region_newton_cg
+    >>> A = np.array([[3.0, 1.0], [1.0, 2.0]]); b = np.array([1.0, -1.0])
+    >>> fun_grad = lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b)
+    >>> seen = []
+    >>> with on_iteration(lambda info: seen.append(info["iteration"])):
+    ...     res = trust_region_newton_cg(fun_grad, lambda x: (lambda v: A @ v), np.zeros(2))
+    >>> seen == list(range(1, res.n_iter + 1))
+    True
+    """
+    if not callable(fn):
+        raise TypeError(f"on_iteration needs a callable; got {fn!r}.")
+    token = _HOOKS.set((*_HOOKS.get(), fn))
+    try:
+        yield fn
+    finally:
+        _HOOKS.reset(token)
+
+
+class _Monitor:
+    """Bookkeeping shared by the solvers: history, hooks, verbose lines, the
+    stopping rule and the ConvergenceWarning."""
+
+    def __init__(self, name, tol, max_iter, verbose, f0, gnorm0):
+        self.name = name
+        self.tol = float(tol)
+        self.max_iter = int(max_iter)
+        self.verbose = int(verbose or 0)
+        self.history = [float(f0)]
+        self.hooks = _HOOKS.get()
+        self.n_iter = 0
+        self.gnorm = float(gnorm0)
+        if self.verbose:
+            print(f"[{name}] iter    0  objective {f0: .10e}  |grad|_inf {gnorm0:.3e}")
+
+    def threshold(self, f):
+        """The stopping threshold: ``tol * max(1, |f|)``."""
+        return self.tol * max(1.0, abs(float(f)))
+
+    def done(self, f, gnorm):
+        return bool(gnorm <= self.threshold(f))
+
+    def step(self, f, gnorm, extra=""):
+        """Record one finished iteration."""
+        self.n_iter += 1
+        self.gnorm = float(gnorm)
+        self.history.append(float(f))
+        if self.verbose:
+            print(f"[{self.name}] iter {self.n_iter:4d}  objective {f: .10e}  "
+                  f"|grad|_inf {gnorm:.3e}{('  ' + extra) if extra else ''}")
+        if self.hooks:
+            info = {"iteration": self.n_iter, "objective": float(f),
+                    "grad_norm": float(gnorm), "max_iter": self.max_iter}
+            for fn in self.hooks:
+                fn(info)
+
+    def result(self, x, f, converged, message, n_fev=0, n_hessp=0):
+        if not converged:
+            _warn_not_converged(self.name, self.n_iter, message)
+        if self.verbose:
+            print(f"[{self.name}] {message}")
+        return OptimizeResult(x=np.asarray(x, dtype=np.float64), fun=float(f),
+                              n_iter=self.n_iter, converged=bool(converged),
+                              grad_norm=float(self.gnorm),
+                              history=np.asarray(self.history, dtype=np.float64),
+                              n_fev=int(n_fev), n_hessp=int(n_hessp), message=message)
+
+
+def _convergence_warning_class():
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return UserWarning
+    return ConvergenceWarning
+
+
+def _warn_not_converged(name, n_iter, message):
+    warnings.warn(f"The {name} solver did not converge after {n_iter} iterations "
+                  f"({message}). Increase max_iter, loosen tol or scale the features.",
+                  _convergence_warning_class(), stacklevel=4)
+
+
+def _inf_norm(g):
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
+def _check_x0(x0):
+    x = np.array(x0, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(x)):
+        raise ValueError("The starting point of a solver must be finite.")
+    return x
+
+
+def _check_common(tol, max_iter, owner):
+    from .._validation import check_scalar_param
+
+    check_scalar_param(tol, "tol", owner, kind=float, low=0.0)
+    check_scalar_param(max_iter, "max_iter", owner, kind=int, low=0)

@@ -1,0 +1,349 @@
+"""Second-order solvers: trust-region Newton-CG (Steihaug) with exact
+Hessian-vector products, and full Newton with an explicit Hessian (Cholesky)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from ._base import _check_common, _check_x0, _inf_norm, _Monitor
+
+__all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _identity(r):
+    return r
+
+
+def _steihaug_cg(g, hv, minv, delta, eta, max_cg):
+    """Preconditioned Steihaug-Toint CG on the model g.p + p.H.p / 2 inside the
+    trust region ||p||_M <= delta (M-norm tracked by recurrences, so only M^-1 is
+    needed).  Returns (p, Hp, on_boundary, n_cg, ||p||_M)."""
+    p = np.zeros_like(g)
+    hp = np.zeros_like(g)
+    r = g.copy()
+    z = minv(r)
+    rz = float(r @ z)
+    if rz <= 0.0:
+        return p, hp, False, 0, 0.0
+    d = -z
+    stop = eta * eta * rz
+    pmp = pmd = 0.0
+    dmd = rz
+    for j in range(max_cg):
+        hd = hv(d)
+        dhd = float(d @ hd)
+        if dhd <= 0.0 or not np.isfinite(dhd):
+            if not np.isfinite(delta):
+                # zero curvature with no trust region: keep what CG found so far
+                return p, hp, False, j + 1, np.sqrt(pmp)
+            tau = (-pmd + np.sqrt(pmd * pmd + dmd * (delta * delta - pmp))) / dmd
+            p += tau * d
+            hp += tau * hd
+            return p, hp, True, j + 1, delta
+        alpha = rz / dhd
+        pmp_new = pmp + 2.0 * alpha * pmd + alpha * alpha * dmd
+        if pmp_new >= delta * delta:
+            tau = (-pmd + np.sqrt(max(pmd * pmd + dmd * (delta * delta - pmp), 0.0))) / dmd
+            p += tau * d
+            hp += tau * hd
+            return p, hp, True, j + 1, delta
+        p += alpha * d
+        hp += alpha * hd
+        pmp = pmp_new
+        r += alpha * hd
+        z = minv(r)
+        rz_new = float(r @ z)
+        if rz_new <= stop:
+            return p, hp, False, j + 1, np.sqrt(pmp)
+        beta = rz_new / rz
+        rz = rz_new
+        pmd = beta * (pmd + alpha * dmd)
+        dmd = rz + beta * beta * dmd
+        d *= beta
+        d -= z
+    return p, hp, False, max_cg, np.sqrt(pmp)
+
+
+def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_iter=1000,
+                           max_cg=None, delta0=None, verbose=0):
+    """Minimise a smooth function by trust-region Newton-CG with exact
+    Hessian-vector products.
+
+    Each iteration solves the Newton system ``H p = -g`` inexactly by
+    preconditioned conjugate gradients, truncated at the trust-region boundary
+    (Steihaug-Toint) or once the residual falls below an Eisenstat-Walker
+    forcing term, then accepts or rejects the step by comparing the actual with
+    the predicted decrease.
+
+    Parameters
+    ----------
+    fun_grad : callable
+        ``fun_grad(x) -> (f, g)`` with ``x`` of shape (n,), ``f`` a float and ``g``
+        of shape (n,).
+    hessp : callable
+        ``hessp(x) -> hv`` where ``hv(v)`` returns the Hessian at ``x`` times ``v``
+        (shape (n,)).  It is called right after ``fun_grad`` at the same ``x``, so an
+        implementation may reuse what ``fun_grad`` cached.
+    x0 : array_like of shape (n,)
+        Starting point.
+    precond : callable or None, default=None
+        ``precond(x) -> minv`` where ``minv(r)`` applies the inverse of a symmetric
+        positive definite approximation ``M`` of the Hessian; the trust region is
+        measured in the ``M`` norm.
+    tol : float, default=1e-6
+        Stop when ``max |g| <= tol * max(1, |f|)``.
+    max_iter : int, default=1000
+        Maximum number of outer (Newton) iterations; a ``ConvergenceWarning`` is
+        issued when it is reached.
+    max_cg : int or None, default=None
+        Maximum number of CG iterations per Newton step (default ``min(n, 250)``).
+    delta0 : float or None, default=None
+        Initial trust-region radius (default: ``sqrt(2 max(|f0|, 1))`` in the ``M``
+        norm when a preconditioner is given, else ``||g0||``).
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Returns
+    -------
+    OptimizeResult
+
+    Notes
+    -----
+    With ratio ``rho = (f(x) - f(x + p)) / (-(g.p + p.H.p / 2))`` the step is
+    accepted when ``rho > 1e-4``; the radius shrinks to ``||p||_M / 4`` when
+    ``rho < 1/4`` and doubles when ``rho > 3/4`` and the step reached the boundary.
+    The CG forcing term is ``eta_k = min(0.5, 0.9 (|g_k| / |g_{k-1}|)^2)``
+    (Eisenstat-Walker, choice 2, with their safeguard), and never below
+    ``0.1 tol max(1, |f|) / max|g_k|`` (no oversolving near the end).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der, rosen_hess_prod
+    >>> from softmaxkit.solvers import trust_region_newton_cg
+    >>> res = trust_region_newton_cg(lambda x: (rosen(x), rosen_der(x)),
+    ...                              lambda x: (lambda v: rosen_hess_prod(x, v)),
+    ...                              np.array([-1.2, 1.0]), tol=1e-10)
+    >>> bool(res.converged), np.round(res.x, 6)
+    (True, array([1., 1.]))
+    """
+    _check_common(tol, max_iter, "trust_region_newton_cg")
+    x = _check_x0(x0)
+    n = x.size
+    max_cg = min(n, 250) if max_cg is None else int(max_cg)
+    f, g = fun_grad(x)
+    f = float(f)
+    g = np.asarray(g, dtype=np.float64)
+    n_fev, n_hvp = 1, 0
+    gnorm = _inf_norm(g)
+    mon = _Monitor("trust-region Newton-CG", tol, max_iter, verbose, f, gnorm)
+    if not np.isfinite(f):
+        return mon.result(x, f, False, "the objective is not finite at the start")
+    delta = None if delta0 is None else float(delta0)
+    eta = 0.5
+    g2_prev = None
+    converged = mon.done(f, gnorm)
+    message = "converged" if converged else "max_iter reached"
+    while not converged and mon.n_iter < max_iter:
+        hv_raw = hessp(x)
+        minv = _identity if precond is None else precond(x)
+        counter = [0]
+
+        def hv(v, hv_raw=hv_raw, counter=counter):
+            counter[0] += 1
+            return np.asarray(hv_raw(v), dtype=np.float64)
+
+        g2 = float(np.linalg.norm(g))
+        if g2_prev is not None:
+            eta_new = 0.9 * (g2 / g2_prev) ** 2
+            if 0.9 * eta * eta > 0.1:
+                eta_new = max(eta_new, 0.9 * eta * eta)
+            eta = min(0.5, eta_new)
+        # no need to solve far more accurately than the stopping rule asks
+        eta_eff = max(eta, min(0.5, 0.1 * mon.threshold(f) / max(gnorm, 1e-300)))
+        if delta is None:
+            delta = (np.sqrt(2.0 * max(abs(f), 1.0)) if precond is not None
+                     else g2)
+        p, hp, boundary, n_cg, pnorm = _steihaug_cg(g, hv, minv, delta, eta_eff, max_cg)
+        n_hvp += counter[0]
+        pred = -(float(g @ p) + 0.5 * float(p @ hp))
+        if not pred > 0.0:
+            # no model decrease possible: at the precision limit
+            message = "no further decrease is possible (precision limit)"
+            mon.step(f, gnorm, f"cg {n_cg}")
+            break
+        x_new = x + p
+        f_new, g_new = fun_grad(x_new)
+        n_fev += 1
+        f_new = float(f_new)
+        ared = f - f_new
+        if abs(ared) <= 1e3 * _EPS * max(abs(f), 1.0) and pred <= 1e3 * _EPS * max(abs(f), 1.0):
+            # the decrease is below the rounding level of f: judge by the gradient
+            g_new_arr = np.asarray(g_new, dtype=np.float64)
+            rho = 1.0 if _inf_norm(g_new_arr) < gnorm else 0.0
+        else:
+            rho = ared / pred if np.isfinite(f_new) else -np.inf
+        if rho < 0.25:
+            delta = 0.25 * min(pnorm, delta)
+        elif rho > 0.75 and boundary:
+            delta = 2.0 * delta
+        accepted = rho > 1e-4
+        if accepted:
+            x = x_new
+            f = f_new
+            g = np.asarray(g_new, dtype=np.float64)
+            gnorm = _inf_norm(g)
+            g2_prev = g2
+        mon.step(f, gnorm, f"cg {n_cg}  rho {rho:.3g}  radius {delta:.3g}"
+                 + ("" if accepted else "  (rejected)"))
+        converged = mon.done(f, gnorm)
+        if converged:
+            message = "converged"
+            break
+        if delta <= 1e2 * _EPS * max(1.0, float(np.linalg.norm(x))):
+            message = "the trust region collapsed (precision limit)"
+            break
+    else:
+        if converged:
+            message = "converged"
+    return mon.result(x, f, converged, message, n_fev, n_hvp)
+
+
+def hessian_from_hessp(hv, n):
+    """Build the explicit (n, n) Hessian from Hessian-vector products on the unit
+    vectors (symmetrised).
+
+    Parameters
+    ----------
+    hv : callable
+        ``hv(v)`` returns ``H v`` for ``v`` of shape (n,).
+    n : int
+        Number of parameters.
+
+    Returns
+    -------
+    ndarray of shape (n, n)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit.solvers import hessian_from_hessp
+    >>> A = np.array([[2.0, 1.0], [1.0, 3.0]])
+    >>> hessian_from_hessp(lambda v: A @ v, 2)
+    array([[2., 1.],
+           [1., 3.]])
+    """
+    H = np.empty((n, n))
+    e = np.zeros(n)
+    for j in range(n):
+        e[j] = 1.0
+        H[:, j] = hv(e)
+        e[j] = 0.0
+    H += H.T
+    H *= 0.5
+    return H
+
+
+def _newton_direction(H, g):
+    """Solve H d = -g by Cholesky, adding a growing ridge when H is not
+    (numerically) positive definite."""
+    scale = max(float(np.max(np.abs(np.diag(H)))) if H.size else 1.0, 1e-300)
+    ridge = 0.0
+    for _ in range(30):
+        try:
+            c = scipy.linalg.cho_factor(H + ridge * np.eye(H.shape[0]), check_finite=False)
+            d = -scipy.linalg.cho_solve(c, g, check_finite=False)
+            if np.all(np.isfinite(d)):
+                return d
+        except np.linalg.LinAlgError:
+            pass
+        ridge = scale * 1e-12 if ridge == 0.0 else ridge * 10.0
+    return -g / scale
+
+
+def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
+    """Minimise a smooth convex function by Newton's method with the explicit
+    Hessian, solved by Cholesky, and a backtracking (Armijo) line search.
+
+    Parameters
+    ----------
+    fun_grad : callable
+        ``fun_grad(x) -> (f, g)``.
+    hess : callable
+        ``hess(x) -> H`` of shape (n, n), the Hessian at ``x`` (called right after
+        ``fun_grad`` at the same ``x``).  ``hessian_from_hessp`` builds one from
+        Hessian-vector products.
+    x0 : array_like of shape (n,)
+        Starting point.
+    tol : float, default=1e-6
+        Stop when ``max |g| <= tol * max(1, |f|)``.
+    max_iter : int, default=1000
+        Maximum number of Newton iterations (``ConvergenceWarning`` when reached).
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Returns
+    -------
+    OptimizeResult
+
+    Notes
+    -----
+    The direction is ``d = -(H + tau I)^{-1} g`` with ``tau = 0`` unless the
+    Cholesky factorisation fails (a singular Hessian), in which case ``tau`` grows
+    from ``1e-12 max(diag H)``.  The step ``t`` halves until
+    ``f(x + t d) <= f(x) + 1e-4 t g.d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der, rosen_hess
+    >>> from softmaxkit.solvers import newton_cholesky
+    >>> res = newton_cholesky(lambda x: (rosen(x), rosen_der(x)), rosen_hess,
+    ...                       np.array([-1.2, 1.0]), tol=1e-10)
+    >>> bool(res.converged), np.round(res.x, 6)
+    (True, array([1., 1.]))
+    """
+    _check_common(tol, max_iter, "newton_cholesky")
+    x = _check_x0(x0)
+    f, g = fun_grad(x)
+    f = float(f)
+    g = np.asarray(g, dtype=np.float64)
+    n_fev, n_hess = 1, 0
+    gnorm = _inf_norm(g)
+    mon = _Monitor("Newton-Cholesky", tol, max_iter, verbose, f, gnorm)
+    converged = mon.done(f, gnorm)
+    message = "converged" if converged else "max_iter reached"
+    while not converged and mon.n_iter < max_iter:
+        H = np.asarray(hess(x), dtype=np.float64)
+        n_hess += 1
+        d = _newton_direction(H, g)
+        slope = float(g @ d)
+        if slope >= 0.0:
+            d = -g
+            slope = -float(g @ g)
+        t = 1.0
+        small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
+        for _ in range(60):
+            x_new = x + t * d
+            f_new, g_new = fun_grad(x_new)
+            n_fev += 1
+            f_new = float(f_new)
+            if np.isfinite(f_new) and (f_new <= f + 1e-4 * t * slope
+                                       or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1))):
+                break
+            t *= 0.5
+        else:
+            message = "the line search failed (precision limit)"
+            mon.step(f, gnorm)
+            break
+        x, f = x_new, f_new
+        g = np.asarray(g_new, dtype=np.float64)
+        gnorm = _inf_norm(g)
+        mon.step(f, gnorm, f"step {t:.3g}")
+        converged = mon.done(f, gnorm)
+        if converged:
+            message = "converged"
+    return mon.result(x, f, converged, message, n_fev, n_hess)

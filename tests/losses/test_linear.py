@@ -1,0 +1,148 @@
+"""LinearSoftmaxLoss against SciPy (value) and PyTorch autograd (gradient, HVP)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import log_softmax
+
+from softmaxkit.losses import LinearSoftmaxLoss
+
+
+def _problem(seed, n=40, d=5, K=4, soft=False, weighted=True, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, d)) * 2).astype(dtype)
+    if soft:
+        Y = rng.dirichlet(np.ones(K), size=n).astype(dtype)
+    else:
+        Y = rng.integers(0, K, n).astype(np.intp)
+    s = rng.uniform(0.1, 3, n).astype(dtype) if weighted else None
+    coef = rng.standard_normal(K * (d + 1))
+    return X, Y, s, coef
+
+
+def _scipy_loss(coef, X, Y, s, K, fit_intercept=True):
+    d = X.shape[1]
+    Wb = coef.reshape(K, d + fit_intercept)
+    Z = np.asarray(X, dtype=np.float64) @ Wb[:, :d].T + (Wb[:, d] if fit_intercept else 0)
+    L = log_softmax(Z, axis=1)
+    ce = -L[np.arange(len(L)), Y] if Y.ndim == 1 else -(Y * L).sum(1)
+    return float(np.sum(ce if s is None else s * ce))
+
+
+@given(seed=st.integers(0, 2**31 - 1), soft=st.booleans(), weighted=st.booleans(),
+       fit_intercept=st.booleans())
+def test_loss_matches_scipy(seed, soft, weighted, fit_intercept):
+    X, Y, s, coef = _problem(seed, soft=soft, weighted=weighted)
+    K = 4
+    coef = coef[: K * (X.shape[1] + fit_intercept)]
+    lin = LinearSoftmaxLoss(K, fit_intercept=fit_intercept)
+    ref = _scipy_loss(coef, X, Y, s, K, fit_intercept)
+    assert lin.loss(coef, X, Y, s) == pytest.approx(ref, rel=1e-12)
+    f, _ = lin.loss_gradient(coef, X, Y, s)
+    assert f == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gradient_and_hvp_match_torch_autograd(soft, fit_intercept):
+    torch = pytest.importorskip("torch")
+    X, Y, s, coef = _problem(1, soft=soft)
+    K, d = 4, X.shape[1]
+    coef = coef[: K * (d + fit_intercept)]
+    v = np.random.default_rng(2).standard_normal(coef.size)
+    lin = LinearSoftmaxLoss(K, fit_intercept)
+
+    Xt, st_ = torch.tensor(X), torch.tensor(s)
+
+    def tloss(c):
+        Wb = c.reshape(K, d + fit_intercept)
+        Z = Xt @ Wb[:, :d].T + (Wb[:, d] if fit_intercept else 0)
+        L = torch.log_softmax(Z, dim=1)
+        if soft:
+            ce = -(torch.tensor(Y) * L).sum(1)
+        else:
+            ce = -L[torch.arange(len(Y)), torch.tensor(Y)]
+        return (st_ * ce).sum()
+
+    c = torch.tensor(coef, requires_grad=True)
+    g_ref = torch.autograd.grad(tloss(c), c)[0].numpy()
+    _, hv_ref = torch.autograd.functional.hvp(tloss, torch.tensor(coef), torch.tensor(v))
+    f, g = lin.loss_gradient(coef, X, Y, s)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(lin.hessp(coef, X, Y, s, v), hv_ref.numpy(), rtol=1e-10,
+                               atol=1e-11)
+    f2, g2, hv = lin.gradient_hessp(coef, X, Y, s)
+    assert f2 == f
+    np.testing.assert_allclose(g2, g)
+    for _ in range(2):  # the cached state serves several products
+        np.testing.assert_allclose(hv(v), hv_ref.numpy(), rtol=1e-10, atol=1e-11)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_equals_dense(fmt):
+    X, Y, s, coef = _problem(3, n=60, d=7)
+    X[np.abs(X) < 1.5] = 0
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    lin = LinearSoftmaxLoss(4)
+    v = np.random.default_rng(4).standard_normal(coef.size)
+    fd, gd, hd = lin.gradient_hessp(coef, X, Y, s)
+    fs, gs, hs = lin.gradient_hessp(coef, Xs, Y, s)
+    assert fs == pytest.approx(fd, rel=1e-13)
+    np.testing.assert_allclose(gs, gd, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hs(v), hd(v), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_stays_float32_and_agrees_with_float64():
+    X, Y, s, coef = _problem(5, n=200, dtype=np.float32)
+    lin = LinearSoftmaxLoss(4)
+    f32, g32, hv32 = lin.gradient_hessp(coef, X, Y, s)
+    f64, g64, hv64 = lin.gradient_hessp(coef, X.astype(np.float64), Y, s.astype(np.float64))
+    assert g32.dtype == np.float32
+    v = np.ones(coef.size)
+    assert hv32(v).dtype == np.float32
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(hv32(v), hv64(v), rtol=1e-4, atol=1e-3)
+
+
+def test_one_hot_targets_equal_labels_and_unit_weights_equal_none():
+    X, Y, _, coef = _problem(6, weighted=False)
+    lin = LinearSoftmaxLoss(4)
+    onehot = np.eye(4)[Y]
+    f1, g1 = lin.loss_gradient(coef, X, Y)
+    f2, g2 = lin.loss_gradient(coef, X, onehot, np.ones(len(Y)))
+    assert f1 == pytest.approx(f2, rel=1e-13)
+    np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-13)
+
+
+def test_gradient_matches_finite_differences_at_large_logits():
+    X, Y, s, coef = _problem(7)
+    coef = coef * 30  # saturated probabilities: no overflow, exact gradient
+    lin = LinearSoftmaxLoss(4)
+    f, g = lin.loss_gradient(coef, X, Y, s)
+    assert np.isfinite(f) and np.all(np.isfinite(g))
+    e = np.zeros(coef.size)
+    for j in (0, 7, 19):
+        e[j] = 1e-6
+        fd = (lin.loss(coef + e, X, Y, s) - lin.loss(coef - e, X, Y, s)) / 2e-6
+        e[j] = 0
+        assert fd == pytest.approx(g[j], rel=1e-5, abs=1e-5)
+
+
+def test_bad_input():
+    X, Y, s, coef = _problem(8)
+    lin = LinearSoftmaxLoss(4)
+    with pytest.raises(ValueError, match="n_classes"):
+        LinearSoftmaxLoss(1)
+    with pytest.raises(ValueError, match="coef"):
+        lin.loss(coef[:-1], X, Y)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        lin.loss(coef, X, np.full(len(Y), 4))
+    with pytest.raises(ValueError, match="probability"):
+        lin.loss(coef, X, np.full((len(Y), 4), 0.5))
+    with pytest.raises(ValueError, match="sample_weight"):
+        lin.loss(coef, X, Y, np.ones(3))
+    with pytest.raises(ValueError, match="2-D"):
+        lin.loss(coef, X[0], Y)

@@ -1,0 +1,343 @@
+"""SoftmaxRegression against scikit-learn and statsmodels."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import log_softmax
+from sklearn.datasets import load_digits, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from softmaxkit.models import SoftmaxRegression
+from softmaxkit.solvers import on_iteration
+
+
+def objective(coef, intercept, X, y, sample_weight=None, *, C=1.0, penalty="l2",
+              l1_ratio=None):
+    """scikit-learn's objective, computed the same way for any fitted model:
+    C * sum_i s_i CE_i + penalty(W) (no C and no penalty when penalty is None)."""
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    Z = X @ np.asarray(coef, dtype=np.float64).T + np.asarray(intercept, dtype=np.float64)
+    L = log_softmax(Z, axis=1)
+    y = np.asarray(y)
+    ce = -(y * L).sum(1) if y.ndim == 2 else -L[np.arange(len(y)), y]
+    s = np.ones(len(ce)) if sample_weight is None else np.asarray(sample_weight, float)
+    data = float(s @ ce)
+    W = np.asarray(coef, dtype=np.float64)
+    if penalty is None:
+        return data
+    r = {"l2": 0.0, "l1": 1.0}.get(penalty, l1_ratio)
+    return C * data + r * np.abs(W).sum() + 0.5 * (1 - r) * (W * W).sum()
+
+
+def _synthetic(n=400, d=6, K=4, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * scale
+    W = rng.standard_normal((K, d))
+    Z = X @ W.T / scale
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    y = (P.cumsum(1) > rng.random((n, 1))).argmax(1)
+    return X, y
+
+
+class _SingleThreaded:
+    """scikit-learn's reference fit with one BLAS/OpenMP thread (the shared test
+    machine is small; threads only add contention at these sizes)."""
+
+    def __init__(self, est):
+        self.est = est
+
+    def fit(self, *args, **kw):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self.est.fit(*args, **kw)
+
+
+def _sk(C=1.0, **kw):
+    return _SingleThreaded(LogisticRegression(C=C, solver="newton-cg", tol=1e-10,
+                                              max_iter=10000, **kw))
+
+
+@parametrize_with_checks([SoftmaxRegression()])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("data,C", [("iris", 0.1), ("iris", 10.0), ("digits", 0.1),
+                                    ("synthetic", 0.1), ("synthetic", 10.0)])
+def test_matches_sklearn_newton_cg(data, C):
+    if data == "iris":
+        X, y = load_iris(return_X_y=True)
+    elif data == "digits":
+        X, y = load_digits(return_X_y=True)
+    else:
+        X, y = _synthetic()
+    ours = SoftmaxRegression(C=C, tol=1e-10).fit(X, y)
+    ref = _sk(C).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    f_ours = objective(ours.coef_, ours.intercept_, X, y, C=C)
+    f_ref = objective(ref.coef_, ref.intercept_, X, y, C=C)
+    assert f_ours <= f_ref + 1e-9
+    assert ours.coef_.shape == (len(np.unique(y)), X.shape[1])
+    # loss_curve_ is the objective in scikit-learn's scale, ending at the optimum
+    assert ours.loss_curve_.shape == (ours.n_iter_ + 1,)
+    assert ours.loss_curve_[-1] == pytest.approx(f_ours, rel=1e-10)
+    assert np.all(np.diff(ours.loss_curve_) <= 1e-9 * abs(f_ours))
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "newton-cholesky", "lbfgs", "prox-newton"])
+@pytest.mark.parametrize("penalty", ["l2", None])
+def test_every_solver_reaches_the_same_optimum(solver, penalty):
+    X, y = _synthetic(n=300, d=4, K=3, seed=1)
+    tol = 1e-7 if solver == "lbfgs" else 1e-10
+    ours = SoftmaxRegression(penalty=penalty, C=0.5, solver=solver, tol=tol).fit(X, y)
+    ref = SoftmaxRegression(penalty=penalty, C=0.5, solver="newton-cholesky",
+                            tol=1e-12).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+def test_integer_sample_weights_equal_repeated_rows():
+    X, y = _synthetic(n=120, seed=2)
+    w = np.random.default_rng(3).integers(0, 4, len(y))
+    a = SoftmaxRegression(tol=1e-10).fit(X, y, sample_weight=w)
+    b = SoftmaxRegression(tol=1e-10).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=1e-7, atol=1e-9)
+
+
+def test_class_weight_balanced_equals_sklearn():
+    X, y = _synthetic(n=300, seed=4)
+    keep = (y != 0) | (np.arange(len(y)) % 4 == 0)  # make class 0 rare
+    X, y = X[keep], y[keep]
+    ours = SoftmaxRegression(class_weight="balanced", tol=1e-10).fit(X, y)
+    ref = _sk(class_weight="balanced").fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    cw = {0: 3.0, 2: 0.5}
+    ours = SoftmaxRegression(class_weight=cw, tol=1e-10).fit(X, y)
+    ref = _sk(class_weight=cw).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.csc_matrix])
+def test_sparse_equals_dense(fmt):
+    X, y = _synthetic(n=300, d=10, seed=5)
+    X[np.abs(X) < 0.8] = 0
+    a = SoftmaxRegression(tol=1e-10).fit(X, y)
+    b = SoftmaxRegression(tol=1e-10).fit(fmt(X), y)
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-8)
+    np.testing.assert_allclose(b.predict_proba(fmt(X)), a.predict_proba(X), atol=1e-10)
+
+
+def test_one_hot_soft_targets_equal_labels_and_soft_targets_optimum():
+    X, y = _synthetic(n=200, seed=6)
+    a = SoftmaxRegression(tol=1e-10).fit(X, y)
+    b = SoftmaxRegression(tol=1e-10).fit(X, np.eye(4)[y])
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-8)
+    np.testing.assert_array_equal(b.classes_, np.arange(4))
+    # general soft targets: the gradient of the objective vanishes at the fit
+    P = np.random.default_rng(7).dirichlet(np.ones(4), size=len(y))
+    m = SoftmaxRegression(C=2.0, tol=1e-10).fit(X, P)
+    Z = X @ m.coef_.T + m.intercept_
+    Q = np.exp(log_softmax(Z, axis=1))
+    gW = 2.0 * (Q - P).T @ X + m.coef_
+    gb = 2.0 * (Q - P).sum(0)
+    assert np.max(np.abs(gW)) < 1e-6 and np.max(np.abs(gb)) < 1e-6
+
+
+def test_two_classes_equal_binomial_logistic_with_2C():
+    X, y = _synthetic(n=300, K=2, seed=8)
+    ours = SoftmaxRegression(C=0.7, tol=1e-10).fit(X, y)
+    ref = _sk(1.4).fit(X, y)
+    assert ours.coef_.shape == (2, X.shape[1])
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(ours.coef_[1] - ours.coef_[0], ref.coef_[0], atol=1e-6)
+    # decision_function follows scikit-learn's binary convention
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("penalty,l1_ratio", [("l1", None), ("elasticnet", 0.5)])
+def test_l1_and_elasticnet_equal_saga(penalty, l1_ratio):
+    X, y = _synthetic(n=200, d=8, K=3, seed=9)
+    X = (X - X.mean(0)) / X.std(0)
+    C = 0.05
+    ours = SoftmaxRegression(penalty=penalty, l1_ratio=l1_ratio, C=C, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        ref = _SingleThreaded(LogisticRegression(
+            solver="saga", C=C, l1_ratio=1.0 if penalty == "l1" else 0.5, tol=1e-10,
+            max_iter=100000)).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+    kw = dict(C=C, penalty=penalty, l1_ratio=l1_ratio)
+    assert objective(ours.coef_, ours.intercept_, X, y, **kw) <= objective(
+        ref.coef_, ref.intercept_, X, y, **kw) + 1e-9
+    zeros = ours.coef_ == 0
+    assert zeros.sum() >= 3  # exact zeros
+    np.testing.assert_array_equal(zeros, np.abs(ref.coef_) < 1e-6)
+
+
+def test_float32_trains_in_float32_close_to_float64():
+    X, y = _synthetic(n=500, d=8, seed=10)
+    a = SoftmaxRegression().fit(X, y)
+    b = SoftmaxRegression().fit(X.astype(np.float32), y)
+    assert b.coef_.dtype == np.float32
+    assert b.predict_proba(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-4)
+    np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-4)
+
+
+def test_anes96_unpenalised_equals_statsmodels_mnlogit():
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.anes96.load_pandas().data
+    X = data[["logpopul", "selfLR", "age", "educ", "income"]].to_numpy()
+    y = data["PID"].to_numpy().astype(int)
+    ref = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", disp=0, tol=1e-12)
+    ours = SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y)
+    Wb = np.column_stack([ours.intercept_, ours.coef_])
+    contrasts = (Wb[1:] - Wb[0]).T  # (d + 1, K - 1) like statsmodels' params
+    np.testing.assert_allclose(contrasts, np.asarray(ref.params), rtol=1e-6)
+    # class-centred coefficients
+    np.testing.assert_allclose(ours.coef_.sum(0), 0, atol=1e-10)
+    np.testing.assert_allclose(ours.intercept_.sum(), 0, atol=1e-10)
+    # scikit-learn's default solver does not converge on this problem
+    with pytest.warns(ConvergenceWarning):
+        LogisticRegression(C=np.inf).fit(X, y)
+
+
+def test_partial_fit_converges_toward_fit():
+    X, y = _synthetic(n=600, d=5, seed=11)
+    full = SoftmaxRegression(C=1.0, tol=1e-10).fit(X, y)
+    f_full = objective(full.coef_, full.intercept_, X, y)
+    m = SoftmaxRegression(C=1.0, random_state=0)
+    dist, gap = [], []
+    for epoch in range(60):
+        m.partial_fit(X, y, classes=np.arange(4) if epoch == 0 else None)
+        if epoch in (4, 59):
+            dist.append(np.abs(m.coef_ - full.coef_).max())
+            gap.append(objective(m.coef_, m.intercept_, X, y) / f_full - 1)
+    assert dist[1] < dist[0] / 2
+    assert 0 <= gap[1] < gap[0] / 2
+    assert gap[1] < 2e-3
+    assert m.n_iter_ == 60 and m.loss_curve_.shape == (60,)
+    with pytest.raises(ValueError, match="classes"):
+        SoftmaxRegression().partial_fit(X, y)
+
+
+def test_warm_start_verbose_and_iteration_hook(capsys):
+    X, y = _synthetic(n=200, seed=12)
+    m = SoftmaxRegression(tol=1e-10, warm_start=True, verbose=1)
+    seen = []
+    with on_iteration(seen.append):
+        m.fit(X, y)
+    out = capsys.readouterr().out
+    assert "iter    1" in out and "converged" in out
+    assert [i["iteration"] for i in seen] == list(range(1, m.n_iter_ + 1))
+    m.set_params(verbose=0)
+    m.fit(X, y)  # warm start from the optimum: done at once
+    assert m.n_iter_ == 0
+
+
+def test_pandas_feature_names_and_labels():
+    pd = pytest.importorskip("pandas")
+    X, y = _synthetic(n=150, d=3, K=3, seed=13)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    labels = np.array(["cat", "dog", "emu"])[y]
+    m = SoftmaxRegression().fit(df, labels)
+    np.testing.assert_array_equal(m.feature_names_in_, ["a", "b", "c"])
+    np.testing.assert_array_equal(m.classes_, ["cat", "dog", "emu"])
+    assert set(m.predict(df)) <= {"cat", "dog", "emu"}
+    np.testing.assert_allclose(m.predict_log_proba(df), np.log(m.predict_proba(df)))
+
+
+def test_bad_input():
+    X, y = _synthetic(n=50, seed=14)
+    m = SoftmaxRegression()
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(Xn, y)
+    Xn[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        m.fit(Xn, y)
+    with pytest.raises(ValueError, match="2 classes"):
+        m.fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="minimum of 2"):
+        m.fit(X[:1], y[:1])
+    w = np.ones(len(y))
+    w[0] = np.nan
+    with pytest.raises(ValueError, match="(?i)nan|finite"):
+        m.fit(X, y, sample_weight=w)
+    w[0] = -1
+    with pytest.raises(ValueError, match="(?i)negative"):
+        m.fit(X, y, sample_weight=w)
+    P = np.full((len(y), 4), 0.3)
+    with pytest.raises(ValueError, match="probability distributions"):
+        m.fit(X, P)
+    P = np.eye(4)[y] * 2 - np.eye(4)[y]
+    P[0] = [-0.5, 1.5, 0, 0]
+    with pytest.raises(ValueError, match="non-negative"):
+        m.fit(X, P)
+    m.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        m.predict(X[:, :3])
+
+
+@pytest.mark.parametrize("params,msg", [
+    ({"C": -1}, "The 'C' parameter of SoftmaxRegression must be a float in (0, inf]; got -1."),
+    ({"penalty": "l3"}, "The 'penalty' parameter of SoftmaxRegression must be one of"),
+    ({"solver": "sag"}, "The 'solver' parameter of SoftmaxRegression must be one of"),
+    ({"tol": -1.0}, "The 'tol' parameter of SoftmaxRegression must be a float in [0, inf]"),
+    ({"max_iter": -2}, "The 'max_iter' parameter of SoftmaxRegression must be an int in [0"),
+    ({"penalty": "elasticnet"}, "The 'l1_ratio' parameter of SoftmaxRegression"),
+    ({"penalty": "l1", "solver": "lbfgs"}, "The 'solver' parameter of SoftmaxRegression"),
+    ({"class_weight": "auto"}, "The 'class_weight' parameter of SoftmaxRegression"),
+])
+def test_bad_parameters_use_the_standard_message(params, msg):
+    X, y = _synthetic(n=30, seed=15)
+    with pytest.raises((ValueError, TypeError)) as exc:
+        SoftmaxRegression(**params).fit(X, y)
+    assert str(exc.value).startswith(msg)
+
+
+def test_max_iter_warns_and_penalty_none_is_C_inf():
+    X, y = _synthetic(n=200, seed=16)
+    with pytest.warns(ConvergenceWarning):
+        SoftmaxRegression(max_iter=1, tol=1e-12).fit(X, y)
+    a = SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y)
+    b = SoftmaxRegression(C=np.inf, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-8)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_large_problem_path_float32_hessian_products_reach_the_same_optimum(monkeypatch,
+                                                                            sparse):
+    """Above a size threshold the Hessian-vector products run in float32 (the
+    gradient stays float64): the optimum must not move.  Force that path here."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=400, d=6, seed=17)
+    if sparse:
+        X[np.abs(X) < 0.5] = 0
+        X = sp.csr_matrix(X)
+    ref = SoftmaxRegression(tol=1e-10).fit(X, y)
+    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
+    monkeypatch.setattr(mod, "_TINY_WORK", 0)
+    seen = {}
+    orig = mod._LinearSoftmaxTerm.hessp
+
+    def spy(self, coef):
+        seen["mixed"] = self.mixed_precision
+        return orig(self, coef)
+
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "hessp", spy)
+    ours = SoftmaxRegression(tol=1e-10, solver="newton-cg").fit(X, y)
+    assert seen["mixed"] is True
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-8)
