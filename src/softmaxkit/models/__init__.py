@@ -1,9 +1,17 @@
-"""Estimators (scikit-learn API), calibration and inference.
+"""Estimators (scikit-learn API), calibration, inference and distillation."""
 
-Each module adds its public names here with one import line and extends
-``__all__``.
-"""
-
+from ._calibration import TemperatureScaler
+from ._distillation import distillation_targets
+from ._inference import MarginalEffects, Summary, summarize
+from ._ovr import OneVsRestLogistic
 from ._softmax_regression import SoftmaxRegression
 
-__all__ = ["SoftmaxRegression"]
+__all__ = [
+    "SoftmaxRegression",
+    "OneVsRestLogistic",
+    "TemperatureScaler",
+    "summarize",
+    "Summary",
+    "MarginalEffects",
+    "distillation_targets",
+]

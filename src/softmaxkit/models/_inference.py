@@ -1,0 +1,526 @@
+"""Statistical inference for an unpenalised softmax regression (MNLogit grade).
+
+The fitted model's class-centred coefficients are re-expressed against a
+reference class; standard errors come from the inverse observed information
+of the multinomial log-likelihood at those parameters.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy import linalg, stats
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import param_error
+from ..special import log_softmax, softmax
+
+__all__ = ["summarize", "Summary", "MarginalEffects"]
+
+
+def _multinomial_information(Xd, P, w):
+    """Observed (= expected) information of the multinomial logit.
+
+    Parameters are ``theta`` of shape (K-1, p) for the non-reference classes,
+    flattened class-major. ``Xd`` (n, p) is the design (with the constant
+    column), ``P`` (n, K-1) the fitted probabilities of the non-reference
+    classes and ``w`` (n,) the frequency weights. Block (a, b) is
+    ``Xd^T diag(w * (delta_ab P_a - P_a P_b)) Xd``.
+    """
+    J, p = P.shape[1], Xd.shape[1]
+    H = np.empty((J * p, J * p))
+    for a in range(J):
+        for b in range(a, J):
+            s = w * (P[:, a] * ((a == b) - P[:, b]))
+            blk = Xd.T @ (s[:, None] * Xd)
+            H[a * p:(a + 1) * p, b * p:(b + 1) * p] = blk
+            H[b * p:(b + 1) * p, a * p:(a + 1) * p] = blk.T
+    return H
+
+
+def _is_penalised(model):
+    penalty = getattr(model, "penalty", None)
+    if penalty is None or (isinstance(penalty, str) and penalty.lower() == "none"):
+        return False
+    C = getattr(model, "C", 1.0)
+    return not (isinstance(C, numbers.Real) and np.isinf(C))
+
+
+class MarginalEffects:
+    """Marginal effects of the features on the class probabilities at the mean.
+
+    Returned by :meth:`Summary.margeff`; not built directly.
+
+    Attributes
+    ----------
+    margeff : ndarray of shape (n_classes, n_features)
+        ``dP(class k) / dx_j`` at the (weighted) mean of the features.
+    margeff_se : ndarray of shape (n_classes, n_features)
+        Delta-method standard errors.
+    zvalues, pvalues : ndarray of shape (n_classes, n_features)
+        Wald statistics and two-sided normal p-values.
+    classes : ndarray of shape (n_classes,)
+        Row labels (all classes, reference included).
+    feature_names : list of str
+        Column labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit import SoftmaxRegression, summarize
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.normal(size=(500, 2))
+    >>> y = (X @ [[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]] + rng.gumbel(size=(500, 3))).argmax(1)
+    >>> me = summarize(SoftmaxRegression(penalty=None).fit(X, y), X, y).margeff()
+    >>> me.margeff.shape, me.feature_names
+    ((3, 2), ['x0', 'x1'])
+    >>> bool(np.allclose(me.margeff.sum(axis=0), 0))   # the probabilities sum to 1
+    True
+    """
+
+    def __init__(self, margeff, margeff_se, classes, feature_names, alpha):
+        self.margeff = margeff
+        self.margeff_se = margeff_se
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.zvalues = margeff / margeff_se
+        self.pvalues = 2 * stats.norm.sf(np.abs(self.zvalues))
+        self.classes = classes
+        self.feature_names = feature_names
+        self.alpha = alpha
+
+    def conf_int(self, alpha=None):
+        """Normal confidence intervals, shape (n_classes, n_features, 2)."""
+        q = stats.norm.ppf(1 - _check_alpha(self.alpha if alpha is None else alpha) / 2)
+        return np.stack([self.margeff - q * self.margeff_se,
+                         self.margeff + q * self.margeff_se], axis=-1)
+
+    def __repr__(self):
+        return (f"MarginalEffects(at='mean', classes={list(self.classes)!r}, "
+                f"features={self.feature_names!r})")
+
+
+def _check_alpha(alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+        raise param_error("alpha", "summarize", "a float in (0, 1)", alpha,
+                          exc=TypeError if not isinstance(alpha, numbers.Real) else ValueError)
+    return float(alpha)
+
+
+class Summary:
+    """Inference results of :func:`summarize` (statsmodels ``MNLogit`` layout).
+
+    Rows of the (K-1, 1 + n_features) arrays are the non-reference classes in
+    ``classes_`` order; columns are ``["intercept", *feature_names]`` (no
+    intercept column when the model was fitted without one).
+
+    Attributes
+    ----------
+    params : ndarray of shape (K-1, 1 + n_features)
+        Coefficients of each class relative to ``reference_class``.
+    bse : ndarray of shape (K-1, 1 + n_features)
+        Standard errors, ``sqrt(diag(cov_params))``.
+    zvalues, pvalues : ndarray of shape (K-1, 1 + n_features)
+        Wald z statistics and two-sided normal p-values.
+    cov_params : ndarray of shape ((K-1) (1 + n_features), (K-1) (1 + n_features))
+        Inverse observed information, parameters flattened class-major
+        (``params.ravel()`` order).
+    llf, llnull, llr, llr_pvalue, prsquared : float
+        Log-likelihood, intercept-only log-likelihood, likelihood-ratio
+        statistic ``2 (llf - llnull)``, its chi-square p-value with
+        ``df_model`` degrees of freedom, McFadden's pseudo R-squared
+        ``1 - llf / llnull``.
+    aic, bic : float
+        ``-2 llf + 2 k`` and ``-2 llf + log(nobs) k`` with ``k = params.size``.
+    df_model, df_resid, nobs : float
+        ``(K-1) n_features``, ``nobs - k`` and the (weighted) sample count.
+    classes : ndarray of shape (K-1,)
+        The non-reference classes (row labels).
+    reference_class : object
+        The baseline class whose coefficients are 0.
+    param_names : list of str
+        Column labels.
+    alpha : float
+        Default significance level for :meth:`conf_int`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit import SoftmaxRegression, summarize
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.normal(size=(500, 2))
+    >>> y = (X @ [[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]] + rng.gumbel(size=(500, 3))).argmax(1)
+    >>> s = summarize(SoftmaxRegression(penalty=None).fit(X, y), X, y, reference_class=2)
+    >>> s.classes, s.conf_int().shape, s.cov_params.shape
+    (array([0, 1]), (2, 3, 2), (6, 6))
+    >>> bool(np.all(s.conf_int()[..., 0] < s.params)), s.df_model, s.nobs
+    (True, 4.0, 500.0)
+    >>> s.to_frame().columns.tolist()
+    ['coef', 'std_err', 'z', 'P>|z|', '[0.025', '0.975]']
+    >>> print(str(s).splitlines()[0])
+    Softmax regression (multinomial logit) results
+    """
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def conf_int(self, alpha=None):
+        """Wald confidence intervals.
+
+        Parameters
+        ----------
+        alpha : float in (0, 1), default=None
+            1 - coverage; ``None`` uses the ``alpha`` given to :func:`summarize`.
+
+        Returns
+        -------
+        ci : ndarray of shape (K-1, 1 + n_features, 2)
+            Lower and upper bounds ``params -/+ z_{1 - alpha/2} bse``.
+        """
+        q = stats.norm.ppf(1 - _check_alpha(self.alpha if alpha is None else alpha) / 2)
+        return np.stack([self.params - q * self.bse, self.params + q * self.bse], axis=-1)
+
+    def margeff(self):
+        """Marginal effects on every class probability at the mean of the features.
+
+        Returns
+        -------
+        MarginalEffects
+            ``margeff`` of shape (K, n_features):
+            ``dP_k/dx_j = P_k (beta_kj - sum_m P_m beta_mj)`` at the weighted
+            mean of ``X``, with delta-method standard errors; equal to
+            statsmodels' ``get_margeff(at="mean").margeff`` transposed.
+        """
+        return self._margeff()
+
+    def to_frame(self):
+        """The coefficient table as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(class, term)``; columns ``coef``, ``std_err``, ``z``,
+            ``P>|z|`` and the two confidence bounds.
+        """
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a test dependency
+            raise ImportError(
+                "Summary.to_frame needs pandas: pip install 'softmaxkit[parquet]'"
+            ) from None
+        ci = self.conf_int()
+        lo, hi = f"[{self.alpha / 2:g}", f"{1 - self.alpha / 2:g}]"
+        index = pd.MultiIndex.from_product(
+            [[str(c) for c in self.classes], self.param_names], names=["class", "term"]
+        )
+        return pd.DataFrame(
+            {"coef": self.params.ravel(), "std_err": self.bse.ravel(),
+             "z": self.zvalues.ravel(), "P>|z|": self.pvalues.ravel(),
+             lo: ci[..., 0].ravel(), hi: ci[..., 1].ravel()},
+            index=index,
+        )
+
+    def __str__(self):
+        ci = self.conf_int()
+        width = max(12, *(len(n) for n in self.param_names)) + 2
+        head = (f"{'':<{width}}{'coef':>11}{'std err':>11}{'z':>9}{'P>|z|':>9}"
+                f"{f'[{self.alpha / 2:g}':>11}{f'{1 - self.alpha / 2:g}]':>11}")
+        rule = "=" * len(head)
+        stats_lines = [
+            ("Dep. classes:", f"{len(self.classes) + 1}", "No. observations:", f"{self.nobs:g}"),
+            ("Reference:", f"{self.reference_class}", "Df model:", f"{self.df_model:g}"),
+            ("Log-likelihood:", f"{self.llf:.4f}", "Df residuals:", f"{self.df_resid:g}"),
+            ("LL-null:", f"{self.llnull:.4f}", "Pseudo R-squ.:", f"{self.prsquared:.4f}"),
+            ("LLR p-value:", f"{self.llr_pvalue:.4g}", "AIC:", f"{self.aic:.4f}"),
+            ("", "", "BIC:", f"{self.bic:.4f}"),
+        ]
+        lines = ["Softmax regression (multinomial logit) results", rule]
+        lines += [f"{a:<17}{b:>18}    {c:<18}{d:>16}".rstrip() for a, b, c, d in stats_lines]
+        lines.append(rule)
+        for r, cls in enumerate(self.classes):
+            lines.append(f"class = {cls}" + f"  (vs {self.reference_class})")
+            lines.append(head)
+            lines.append("-" * len(head))
+            for j, name in enumerate(self.param_names):
+                lines.append(
+                    f"{name:<{width}}{self.params[r, j]:>11.4f}{self.bse[r, j]:>11.4f}"
+                    f"{self.zvalues[r, j]:>9.3f}{self.pvalues[r, j]:>9.3f}"
+                    f"{ci[r, j, 0]:>11.4f}{ci[r, j, 1]:>11.4f}"
+                )
+            lines.append(rule)
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"<Summary: {len(self.classes) + 1} classes, reference "
+                f"{self.reference_class!r}, nobs={self.nobs:g}, llf={self.llf:.6g}>")
+
+
+def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=None):
+    """Coefficient table, standard errors and fit statistics of an unpenalised fit.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression
+        Fitted with ``penalty=None`` on ``X``, ``y`` (and ``sample_weight``);
+        any classifier with ``coef_`` (K, d), ``intercept_`` (K,) and
+        ``classes_`` (K,) of a multinomial logit works.
+    X : array-like of shape (n_samples, n_features)
+        The training features (a DataFrame gives the feature names).
+    y : array-like of shape (n_samples,)
+        The training labels, values of ``model.classes_``.
+    reference_class : object, default=None
+        The baseline class (a value of ``classes_``); ``None`` means
+        ``classes_[0]``.
+    alpha : float in (0, 1), default=0.05
+        Significance level of the confidence intervals.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Frequency weights (the ones used in the fit); ``nobs`` is their sum.
+
+    Returns
+    -------
+    Summary
+        ``params``, ``bse``, ``zvalues``, ``pvalues`` of shape
+        (K-1, 1 + n_features), ``conf_int()``, ``llf``, ``llnull``, ``llr``,
+        ``llr_pvalue``, ``prsquared``, ``aic``, ``bic``, ``df_model``,
+        ``df_resid``, ``nobs``, ``cov_params``, ``margeff()``, ``to_frame()``;
+        ``print(summary)`` shows the table.
+
+    Raises
+    ------
+    ValueError
+        For a penalised model (the standard errors of a penalised estimate do
+        not describe its sampling distribution: the estimate is biased toward
+        0 by an amount the curvature of the likelihood knows nothing about),
+        a ``reference_class`` that is not in ``classes_``, labels the model
+        has not seen, or a singular information matrix (collinear features
+        or perfectly separated classes: the MLE does not exist).
+    sklearn.exceptions.NotFittedError
+        For an unfitted model.
+
+    Notes
+    -----
+    The softmax model is identified only up to a common shift of the class
+    coefficients; with reference class :math:`r` the parameters are
+    :math:`\\theta_k = \\beta_k - \\beta_r` (intercept first), the
+    parametrisation of statsmodels' ``MNLogit``. With :math:`\\tilde x_i =
+    (1, x_i)`, probabilities :math:`p_{ik}` and weights :math:`w_i`,
+
+    .. math::
+
+        \\ell = \\sum_i w_i \\log p_{i y_i}, \\qquad
+        I_{ab} = \\sum_i w_i\\, p_{ia} (\\delta_{ab} - p_{ib})\\,
+            \\tilde x_i \\tilde x_i^\\top \\quad (a, b \\ne r),
+
+    and ``cov_params`` is :math:`I^{-1}` (for the canonical link the observed
+    and expected information coincide). ``llnull`` is the log-likelihood of
+    the intercept-only model, :math:`\\sum_k W_k \\log(W_k / W)` with
+    :math:`W_k` the weight of class :math:`k`. The model is checked to sit at
+    the MLE: if one Newton step would move a parameter by more than 1e-3
+    standard errors a warning says to refit with a smaller ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmaxkit import SoftmaxRegression, summarize
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2))
+    >>> y = np.where(X[:, 0] + rng.logistic(size=300) > 0, "yes", "no")
+    >>> model = SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y)
+    >>> s = summarize(model, X, y)
+    >>> s.params.shape, s.param_names, s.reference_class
+    ((1, 3), ['intercept', 'x0', 'x1'], 'no')
+    >>> bool(s.pvalues[0, 1] < 1e-6), bool(s.pvalues[0, 2] > 0.01)
+    (True, True)
+    """
+    check_is_fitted(model, ["coef_", "intercept_", "classes_"])
+    if _is_penalised(model):
+        raise ValueError(
+            f"summarize needs an unpenalised fit; got a {type(model).__name__} with "
+            f"penalty={model.penalty!r}, C={getattr(model, 'C', None)!r}. The standard errors of "
+            "a penalised estimate are not its sampling distribution: the penalty biases the "
+            "coefficients toward 0 and shrinks the curvature-based standard errors, so z-values, "
+            "p-values and confidence intervals would be wrong. Refit with penalty=None."
+        )
+    if getattr(model, "class_weight", None) is not None:
+        raise ValueError(
+            f"summarize needs a fit of the plain likelihood; got class_weight="
+            f"{model.class_weight!r}. Class weights reweight the likelihood, so its curvature no "
+            "longer gives the sampling distribution. Refit with class_weight=None."
+        )
+    alpha = _check_alpha(alpha)
+    X = validate_data(model, X, reset=False, dtype=np.float64, ensure_all_finite=True)
+    classes = np.asarray(model.classes_)
+    K = classes.shape[0]
+    n, d = X.shape
+    if K < 2:
+        raise ValueError(f"summarize needs a model with at least 2 classes; got {K}.")
+    yy = np.asarray(y)
+    if yy.ndim != 1 or yy.shape[0] != n:
+        raise ValueError(
+            f"y of summarize must be 1-D with one label per row of X ({n}); got shape "
+            f"{yy.shape}."
+        )
+    idx = _labels_to_index(classes, yy, "y")
+    if reference_class is None:
+        ref = 0
+    else:
+        hits = np.flatnonzero(classes == np.asarray(reference_class, dtype=classes.dtype)) \
+            if _comparable(reference_class, classes) else np.array([], dtype=int)
+        if hits.size == 0:
+            raise ValueError(
+                f"reference_class {reference_class!r} of summarize is not one of the model's "
+                f"classes_ {classes.tolist()!r}."
+            )
+        ref = int(hits[0])
+    if sample_weight is None:
+        w = np.ones(n)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(
+                f"sample_weight of summarize must be a finite, non-negative array of shape "
+                f"({n},), not all zero; got shape {w.shape}."
+            )
+
+    fit_intercept = bool(getattr(model, "fit_intercept", True))
+    coef = np.asarray(model.coef_, dtype=np.float64).reshape(-1, d)
+    intercept = np.asarray(model.intercept_, dtype=np.float64).reshape(-1)
+    if K == 2 and coef.shape[0] == 1:       # scikit-learn style binary: one row of log-odds
+        coef = np.vstack([np.zeros(d), coef])
+        intercept = np.r_[0.0, intercept[:1]]
+    if coef.shape[0] != K or intercept.shape[0] != K:
+        raise ValueError(
+            f"summarize needs coef_ of shape ({K}, {d}) and intercept_ of shape ({K},); got "
+            f"{np.shape(model.coef_)} and {np.shape(model.intercept_)}."
+        )
+    if fit_intercept:
+        B = np.column_stack([intercept, coef])
+        Xd = np.column_stack([np.ones(n), X])
+        names = ["intercept"]
+    else:
+        B = coef
+        Xd = X
+        names = []
+    feat = getattr(model, "feature_names_in_", None)
+    names += [str(f) for f in feat] if feat is not None else [f"x{j}" for j in range(d)]
+    keep = np.array([k for k in range(K) if k != ref])
+    theta = B[keep] - B[ref]                                  # (K-1, p)
+    Z = np.zeros((n, K))
+    Z[:, keep] = Xd @ theta.T
+    logP = log_softmax(Z, axis=1)
+    P = np.exp(logP)
+    llf = float(w @ logP[np.arange(n), idx])
+    Wk = np.bincount(idx, weights=w, minlength=K)
+    W = float(w.sum())
+    nz = Wk > 0
+    llnull = float(np.sum(Wk[nz] * np.log(Wk[nz] / W)))
+
+    H = _multinomial_information(Xd, P[:, keep], w)
+    try:
+        cf = linalg.cho_factor(H, lower=True)
+        cov = linalg.cho_solve(cf, np.eye(H.shape[0]))
+    except linalg.LinAlgError:
+        raise ValueError(
+            "summarize: the observed information matrix is singular, so standard errors do not "
+            "exist. The features are collinear (or constant), a class has no samples, or the "
+            "classes are perfectly separated (the MLE is at infinity)."
+        ) from None
+    cov = 0.5 * (cov + cov.T)
+    J, p = theta.shape
+    bse = np.sqrt(np.diag(cov)).reshape(J, p)
+
+    # the model must sit at the MLE for the Wald theory to apply
+    Y = np.zeros((n, K))
+    Y[np.arange(n), idx] = 1.0
+    score = ((Y - P)[:, keep] * w[:, None]).T @ Xd           # (K-1, p)
+    step = linalg.cho_solve(cf, score.ravel()).reshape(J, p)
+    worst = float(np.max(np.abs(step) / bse))
+    if worst > 1e-3:
+        warnings.warn(
+            f"The model is not at the maximum-likelihood estimate for these data: one Newton "
+            f"step would move a coefficient by {worst:.3g} standard errors. Refit with a "
+            "smaller tol (and the same X, y, sample_weight) before trusting the inference.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zvalues = theta / bse
+    k_params = J * p
+    df_model = float(J * (p - fit_intercept))
+    llr = 2.0 * (llf - llnull)
+    xbar = np.average(X, axis=0, weights=w)
+
+    def _margeff():
+        xb = np.r_[1.0, xbar] if fit_intercept else xbar
+        beta = np.zeros((K, p))
+        beta[keep] = theta
+        pb = softmax(beta @ xb)
+        off = 1 if fit_intercept else 0
+        bf = beta[:, off:]                                      # (K, d)
+        bbar = pb @ bf                                          # (d,)
+        me = pb[:, None] * (bf - bbar)                          # (K, d)
+        # Jacobian d me[k, j] / d theta[a, l] (a over non-reference classes)
+        jac = np.zeros((K, d, J, p))
+        for ai, a in enumerate(keep):
+            dP = pb * ((np.arange(K) == a) - pb[a])             # dP_k / d eta_a
+            dbbar = pb[a] * (bf[a] - bbar)                      # part of d bbar_j / d eta_a
+            for l in range(p):
+                t = dP[:, None] * (bf - bbar) * xb[l]
+                t -= pb[:, None] * (dbbar * xb[l])[None, :]
+                if l >= off:
+                    j = l - off
+                    t[a, j] += pb[a]
+                    t[:, j] -= pb * pb[a]
+                jac[:, :, ai, l] = t
+        Jm = jac.reshape(K * d, J * p)
+        se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Jm, cov, Jm), 0)).reshape(K, d)
+        return MarginalEffects(me, se, classes, names[off:], alpha)
+
+    summary = Summary(
+        params=theta, bse=bse, zvalues=zvalues, pvalues=2 * stats.norm.sf(np.abs(zvalues)),
+        cov_params=cov, llf=llf, llnull=llnull, llr=llr,
+        llr_pvalue=float(stats.chi2.sf(llr, df_model)) if df_model > 0 else np.nan,
+        prsquared=float(1 - llf / llnull) if llnull != 0 else np.nan,
+        aic=-2 * llf + 2 * k_params, bic=-2 * llf + np.log(W) * k_params,
+        df_model=df_model, df_resid=W - k_params, nobs=W,
+        classes=classes[keep], reference_class=classes[ref].item()
+        if hasattr(classes[ref], "item") else classes[ref],
+        param_names=names, alpha=alpha, fit_intercept=fit_intercept,
+    )
+    summary._margeff = _margeff
+    return summary
+
+
+def _comparable(value, classes):
+    try:
+        np.asarray(value, dtype=classes.dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _labels_to_index(classes, y, name):
+    order = np.argsort(classes, kind="stable")
+    try:
+        pos = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
+    except TypeError:
+        raise ValueError(
+            f"{name} of summarize holds labels of another type than the model's classes_ "
+            f"{classes.tolist()!r}."
+        ) from None
+    idx = order[pos]
+    bad = classes[idx] != y
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} of summarize holds the label {_py(y[i])!r} (position {i}), which is not "
+            f"one of the model's classes_ {classes.tolist()!r}."
+        )
+    return idx
+
+
+def _py(v):
+    """A NumPy scalar as the plain Python value (for readable messages)."""
+    return v.item() if isinstance(v, np.generic) else v

@@ -1,0 +1,164 @@
+"""softmaxkit.metrics against independent computations and scikit-learn."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import softmaxkit
+from softmaxkit.metrics import (
+    brier_score,
+    expected_calibration_error,
+    log_loss,
+    reliability_curve,
+)
+
+
+def _random_problem(seed, n, K):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=2.0, size=(n, K))
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = rng.integers(0, K, size=n)
+    return y, p
+
+
+def _ece_loop(y, p, n_bins):
+    """Guo et al. (2017) reference code, written out sample by sample."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    conf = [max(row) for row in p]
+    pred = [int(np.argmax(row)) for row in p]
+    n = len(y)
+    ece = 0.0
+    rows = []
+    for m in range(n_bins):
+        lo, hi = edges[m], edges[m + 1]
+        members = [i for i in range(n) if (conf[i] > lo or (m == 0 and conf[i] == 0)) and
+                   conf[i] <= hi]
+        if not members:
+            rows.append((np.nan, np.nan, 0))
+            continue
+        acc = sum(pred[i] == y[i] for i in members) / len(members)
+        c = sum(conf[i] for i in members) / len(members)
+        ece += len(members) / n * abs(acc - c)
+        rows.append((c, acc, len(members)))
+    return ece, np.array(rows, dtype=float)
+
+
+def test_metrics_reachable_lazily_as_attribute():
+    assert softmaxkit.metrics.expected_calibration_error is expected_calibration_error
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60), K=st.integers(2, 6),
+       n_bins=st.integers(1, 20))
+def test_ece_and_curve_match_direct_loop(seed, n, K, n_bins):
+    y, p = _random_problem(seed, n, K)
+    ece_ref, rows = _ece_loop(y, p, n_bins)
+    conf, acc, counts = reliability_curve(y, p, n_bins=n_bins)
+    assert expected_calibration_error(y, p, n_bins=n_bins) == pytest.approx(ece_ref, abs=1e-12)
+    np.testing.assert_array_equal(counts, rows[:, 2])
+    np.testing.assert_allclose(conf, rows[:, 0], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(acc, rows[:, 1], rtol=1e-12, equal_nan=True)
+    assert conf.shape == acc.shape == counts.shape == (n_bins,)
+
+
+def test_ece_by_hand():
+    # 15 bins of width 1/15. Sample 0: conf 0.95 (bin 14), correct.
+    # Samples 1, 2: conf 0.6 (bin 8: (8/15, 9/15]), one right one wrong -> acc 0.5.
+    p = np.array([[0.95, 0.05, 0.0], [0.6, 0.3, 0.1], [0.1, 0.6, 0.3]])
+    y = np.array([0, 0, 0])
+    expected = (1 / 3) * abs(1 - 0.95) + (2 / 3) * abs(0.5 - 0.6)
+    assert expected_calibration_error(y, p) == pytest.approx(expected, rel=1e-12)
+    conf, acc, counts = reliability_curve(y, p)
+    assert counts.sum() == 3 and counts[14] == 1 and counts[8] == 2
+    assert np.isnan(conf[0]) and np.isnan(acc[0])
+
+
+def test_bin_edges_are_right_closed():
+    # confidence exactly 0.5 belongs to bin (0, 0.5] with two bins, 1.0 to (0.5, 1]
+    p = np.array([[0.5, 0.5], [1.0, 0.0]])
+    conf, acc, counts = reliability_curve([0, 0], p, n_bins=2)
+    np.testing.assert_array_equal(counts, [1, 1])
+    np.testing.assert_allclose(conf, [0.5, 1.0])
+
+
+def test_calibrated_probabilities_have_small_ece():
+    # labels drawn from the predicted distribution: ECE -> 0 as n grows
+    rng = np.random.default_rng(1)
+    n, K = 40000, 4
+    z = rng.normal(scale=1.5, size=(n, K))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(p, 1)).sum(1)
+    assert expected_calibration_error(y, p) < 0.015
+    # the same probabilities made over-confident are clearly miscalibrated
+    p3 = np.exp(3 * z) / np.exp(3 * z).sum(1, keepdims=True)
+    assert expected_calibration_error(y, p3) > 0.1
+
+
+@pytest.mark.parametrize("K", [2, 5])
+def test_log_loss_matches_sklearn(K):
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p = _random_problem(3, 200, K)
+    assert log_loss(y, p) == pytest.approx(skm.log_loss(y, p, labels=np.arange(K)), rel=1e-12)
+    # float32 input
+    assert log_loss(y, p.astype(np.float32)) == pytest.approx(log_loss(y, p), rel=1e-5)
+
+
+def test_log_loss_zero_probability_is_inf():
+    assert log_loss([1], np.array([[1.0, 0.0]])) == np.inf
+
+
+@pytest.mark.parametrize("K", [2, 3, 6])
+def test_brier_score_matches_sklearn_multiclass(K):
+    skm = pytest.importorskip("sklearn.metrics")
+    y, p = _random_problem(4, 300, K)
+    ref = skm.brier_score_loss(y, p, labels=np.arange(K), scale_by_half=False)
+    assert brier_score(y, p) == pytest.approx(ref, rel=1e-12)
+    if K == 2:
+        # twice the usual binary Brier score
+        binary = skm.brier_score_loss(y, p[:, 1])
+        assert brier_score(y, p) == pytest.approx(2 * binary, rel=1e-12)
+
+
+def test_brier_by_hand():
+    p = np.array([[0.7, 0.2, 0.1]])
+    assert brier_score([2], p) == pytest.approx(0.7**2 + 0.2**2 + 0.9**2)
+
+
+@pytest.mark.parametrize("func", [expected_calibration_error, reliability_curve])
+@pytest.mark.parametrize("n_bins,exc", [(0, ValueError), (-3, ValueError), (1.5, TypeError),
+                                        (True, TypeError), ("10", TypeError)])
+def test_bad_n_bins(func, n_bins, exc):
+    y, p = _random_problem(0, 5, 3)
+    with pytest.raises(exc, match="'n_bins' parameter of"):
+        func(y, p, n_bins=n_bins)
+
+
+@pytest.mark.parametrize("func", [expected_calibration_error, reliability_curve, log_loss,
+                                  brier_score])
+def test_bad_inputs(func):
+    y, p = _random_problem(0, 5, 3)
+    with pytest.raises(ValueError, match="got 3 at position 1"):
+        func(np.array([0, 3, 1, 1, 1]), p)
+    with pytest.raises(ValueError, match="got -1 at position 0"):
+        func(np.array([-1, 0, 1, 1, 1]), p)
+    with pytest.raises(ValueError, match="4 entries but there are 5 rows"):
+        func(y[:4], p)
+    with pytest.raises(ValueError, match="2-D array"):
+        func(y, p[:, 0])
+    with pytest.raises(ValueError, match="row 2 sums to"):
+        q = p.copy()
+        q[2] *= 0.5
+        func(y, q)
+    with pytest.raises(ValueError, match="finite"):
+        q = p.copy()
+        q[0, 0] = np.nan
+        func(y, q)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        func([0], np.array([[1.5, -0.5]]))
+    with pytest.raises(ValueError, match="integer class indices"):
+        func(np.array([0.5, 0, 1, 1, 1]), p)
+    with pytest.raises(TypeError, match="integer class indices"):
+        func(np.array(["a"] * 5), p)
+    with pytest.raises(ValueError, match="at least one sample"):
+        func(np.array([], dtype=int), np.zeros((0, 3)))

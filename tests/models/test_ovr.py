@@ -1,0 +1,154 @@
+"""OneVsRestLogistic against scikit-learn's OneVsRestClassifier(LogisticRegression)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.datasets import make_multilabel_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from softmaxkit import OneVsRestLogistic
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multilabel_classification(n_samples=300, n_features=6, n_classes=4,
+                                          n_labels=2, random_state=0)
+    X = (X - X.mean(0)) / X.std(0)
+    return X, Y
+
+
+def _sk(C, **kw):
+    return OneVsRestClassifier(LogisticRegression(C=C, tol=1e-12, max_iter=10000, **kw))
+
+
+@pytest.mark.parametrize("C", [0.05, 1.0, 30.0])
+def test_probabilities_equal_sklearn_ovr(data, C):
+    X, Y = data
+    ours = OneVsRestLogistic(C=C, tol=1e-10).fit(X, Y)
+    ref = _sk(C).fit(X, Y)
+    assert ours.predict_proba(X).shape == (300, 4)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(ours.coef_, np.vstack([e.coef_ for e in ref.estimators_]),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
+def test_l1_and_no_penalty_equal_sklearn(data):
+    X, Y = data
+    ours = OneVsRestLogistic(C=0.1, penalty="l1", tol=1e-10).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)   # sklearn 1.8 'penalty' deprecation
+        ref = _sk(0.1, l1_ratio=1.0, solver="saga").fit(X, Y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    assert np.sum(ours.coef_ == 0) == np.sum(np.abs(np.vstack(
+        [e.coef_ for e in ref.estimators_])) < 1e-8) > 0           # same sparsity pattern
+    ours = OneVsRestLogistic(penalty=None, tol=1e-10).fit(X[:, :2], Y)
+    ref = _sk(np.inf).fit(X[:, :2], Y)
+    np.testing.assert_allclose(ours.predict_proba(X[:, :2]), ref.predict_proba(X[:, :2]),
+                               atol=1e-5)
+
+
+def test_no_intercept_and_sample_weight_equal_per_label_sklearn(data):
+    X, Y = data
+    w = np.random.default_rng(0).uniform(0.2, 3.0, size=len(X))
+    ours = OneVsRestLogistic(C=2.0, fit_intercept=False, tol=1e-10).fit(X, Y, sample_weight=w)
+    assert np.all(ours.intercept_ == 0)
+    for j in range(Y.shape[1]):
+        ref = LogisticRegression(C=2.0, fit_intercept=False, tol=1e-12, max_iter=10000)
+        ref.fit(X, Y[:, j], sample_weight=w)
+        np.testing.assert_allclose(ours.predict_proba(X)[:, j], ref.predict_proba(X)[:, 1],
+                                   atol=1e-5)
+
+
+def test_sparse_dataframe_and_fitted_state(data):
+    pd = pytest.importorskip("pandas")
+    X, Y = data
+    dense = OneVsRestLogistic(tol=1e-10).fit(X, Y)
+    sp = OneVsRestLogistic(tol=1e-10).fit(sparse.csr_matrix(X), sparse.csr_matrix(Y))
+    np.testing.assert_allclose(sp.predict_proba(sparse.csr_matrix(X)), dense.predict_proba(X),
+                               atol=1e-8)
+    Xf = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    Yf = pd.DataFrame(Y, columns=["rock", "jazz", "vocal", "live"])
+    named = OneVsRestLogistic(tol=1e-10).fit(Xf, Yf)
+    assert list(named.classes_) == ["rock", "jazz", "vocal", "live"]
+    assert list(named.feature_names_in_) == list(Xf.columns)
+    np.testing.assert_array_equal(dense.classes_, np.arange(4))
+    assert dense.n_iter_.shape == (4,) and dense.n_iter_.dtype.kind == "i"
+    # contract 5: get_params + fitted arrays rebuild an identical predictor
+    clone = OneVsRestLogistic(**dense.get_params())
+    for a in ["coef_", "intercept_", "classes_", "n_features_in_", "n_iter_"]:
+        setattr(clone, a, getattr(dense, a))
+    np.testing.assert_array_equal(clone.predict_proba(X), dense.predict_proba(X))
+
+
+def test_predict_threshold_and_log_proba(data):
+    X, Y = data
+    clf = OneVsRestLogistic(C=1e3).fit(X, Y)
+    P = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict(X, threshold=0.2), (P > 0.2).astype(int))
+    np.testing.assert_array_equal(clf.predict(X, threshold=1.0), 0)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P), rtol=1e-10)
+    # far from the boundary log-probabilities stay finite (no log(0))
+    far = clf.predict_log_proba(1e4 * X[:5])
+    assert np.all(np.isfinite(far))
+    np.testing.assert_allclose(clf.decision_function(X), X @ clf.coef_.T + clf.intercept_)
+
+
+@pytest.mark.parametrize("Y_bad,match", [
+    (lambda Y: np.where(Y == 1, 2, 0), r"only 0 and 1.*got 2 at row \d+, column \d+"),
+    (lambda Y: Y * 0.5, "continuous"),
+    (lambda Y: Y[:, 0], "2-D"),
+    (lambda Y: Y[:-1], "299 rows but X has 300"),
+    (lambda Y: np.where(Y == 1, "a", "b"), "Unknown label type"),
+    (lambda Y: np.column_stack([Y[:, :2], np.zeros(len(Y))]), r"Label column 2 .*only 0s"),
+    (lambda Y: np.where(np.eye(len(Y), Y.shape[1]) > 0, np.nan, Y), "contains NaN"),
+    (lambda Y: None, "requires y to be passed"),
+])
+def test_bad_y(data, Y_bad, match):
+    X, Y = data
+    with pytest.raises(ValueError, match=match):
+        OneVsRestLogistic().fit(X, Y_bad(Y))
+
+
+def test_bad_params_and_state(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="The 'C' parameter of OneVsRestLogistic must be"):
+        OneVsRestLogistic(C=-1.0).fit(X, Y)
+    with pytest.raises(ValueError, match="The 'penalty' parameter of OneVsRestLogistic"):
+        OneVsRestLogistic(penalty="elasticnet").fit(X, Y)
+    with pytest.raises(ValueError, match="The 'solver' parameter of OneVsRestLogistic"):
+        OneVsRestLogistic(solver="sag").fit(X, Y)
+    with pytest.raises(ValueError, match="'prox-newton' for penalty='l1'"):
+        OneVsRestLogistic(penalty="l1", solver="lbfgs").fit(X, Y)
+    with pytest.raises(NotFittedError):
+        OneVsRestLogistic().predict(X)
+    clf = OneVsRestLogistic().fit(X, Y)
+    with pytest.raises(ValueError, match="The 'threshold' parameter"):
+        clf.predict(X, threshold=1.5)
+    with pytest.raises(ValueError, match="6 features"):
+        clf.predict(X[:, :5])
+
+
+_SINGLE_OUTPUT = ("assumes a single-output classifier: it fits on a 1-D or multiclass y "
+                  "(values other than 0/1) or expects predict to return shape (n_samples,); "
+                  "OneVsRestLogistic requires an (n, L) 0/1 indicator matrix")
+
+
+def _expected_failed(est):
+    names = ["check_estimators_dtypes", "check_sample_weights_pandas_series",
+             "check_sample_weights_not_an_array", "check_sample_weights_shape",
+             "check_sample_weights_not_overwritten", "check_estimator_sparse_array",
+             "check_estimator_sparse_matrix", "check_classifier_data_not_an_array",
+             "check_classifiers_classes", "check_classifiers_train",
+             "check_decision_proba_consistency", "check_fit2d_1feature"]
+    return {n: _SINGLE_OUTPUT for n in names}
+
+
+@parametrize_with_checks([OneVsRestLogistic()], expected_failed_checks=_expected_failed)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
