@@ -1,0 +1,68 @@
+"""Model files and dataset readers.
+
+Model file format (``softmaxkit-model``, version 1)
+---------------------------------------------------
+A model file (the CLI uses the extension ``.skm``) is a zip container with
+two members:
+
+``metadata.json``
+    UTF-8 JSON with these keys:
+
+    - ``format``: always ``"softmaxkit-model"``; ``format_version``: an int
+      (this softmaxkit writes and reads version 1; a larger number is refused
+      with an "upgrade softmaxkit" error);
+    - ``softmaxkit_version``, ``created_utc``;
+    - ``estimator``: one of ``SoftmaxRegression``, ``OneVsRestLogistic``,
+      ``TemperatureScaler`` -- a key into a fixed whitelist, never a class
+      path that gets imported;
+    - ``params``: the estimator's ``get_params()``; non-JSON values are
+      tagged: ``{"$float": "inf"}``, ``{"$tuple": [...]}``,
+      ``{"$dict": [[key, value], ...]}`` (keeps integer dict keys);
+    - ``classes``, ``n_features``, ``feature_names``, ``coef_dtype``: a
+      readable copy of the fitted state (the arrays are authoritative);
+    - ``temperature``: the temperature from temperature scaling, or null;
+    - ``metadata``: free-form JSON supplied by the writer (the CLI stores the
+      training data shape, feature dtypes, target column and held-out
+      metrics there);
+    - ``arrays``: the manifest, ``{name: {"kind", "dtype", "shape"}}`` for
+      each array in ``arrays.npz``; ``kind`` says how an array becomes the
+      attribute again (``"int"``/``"float"``/``"bool"`` scalars,
+      ``"array"``, or ``"object-str"`` for an object array of strings);
+    - ``arrays_sha256``: SHA-256 over the arrays, each contributing its name,
+      dtype string, shape and C-order bytes, in name order;
+    - ``metadata_sha256``: SHA-256 over the canonical JSON (sorted keys, no
+      spaces, ASCII) of every other key.
+
+``arrays.npz``
+    ``numpy.savez`` of the fitted attributes of contract 5 (for
+    SoftmaxRegression: ``coef_`` (K, d), ``intercept_`` (K,), ``classes_``
+    (K,), ``n_features_in_``, ``n_iter_``, ``loss_curve_``, optionally
+    ``feature_names_in_``).  String labels and names are fixed-width unicode
+    arrays; it is read with ``allow_pickle=False``, so no object array (and
+    no pickle) can ever be loaded.
+
+Files are written atomically: to a temporary file in the destination's
+directory, then ``os.replace``.  Loading checks, in order: the zip
+signature (foreign file), the container (truncated file), ``format`` and
+``format_version``, the metadata digest, the estimator whitelist, the array
+digest (tampered file) and the shapes' consistency, each with a
+:class:`ModelFileError` naming the file and the problem.
+"""
+
+from ._atomic import atomic_path
+from ._model_file import FORMAT_NAME, FORMAT_VERSION, ModelFileError, load_model, save_model
+from ._readers import SUPPORTED_EXTENSIONS, DataError, Table, read_frame, read_table
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "save_model",
+    "load_model",
+    "DataError",
+    "Table",
+    "read_table",
+    "read_frame",
+    "atomic_path",
+    "SUPPORTED_EXTENSIONS",
+]

@@ -1,0 +1,75 @@
+"""Atomic file writes: a temporary file in the target's directory, then
+``os.replace``.  A crash or an exception never leaves a partial file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+__all__ = ["atomic_path"]
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final destination.  Its directory must exist and be writable.
+
+    Yields
+    ------
+    tmp : str
+        A fresh, empty file in the same directory.  Write the content there.
+        If the ``with`` block raises, the temporary file is removed and
+        ``path`` is left untouched.
+
+    Raises
+    ------
+    OSError
+        When the directory does not exist or is not writable (raised before
+        the block runs).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from softmaxkit.io import atomic_path
+    >>> d = tempfile.mkdtemp()
+    >>> target = os.path.join(d, "out.txt")
+    >>> with atomic_path(target) as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(target).read(), os.listdir(d)
+    ('done', ['out.txt'])
+    >>> try:
+    ...     with atomic_path(target) as tmp:
+    ...         _ = open(tmp, "w").write("half")
+    ...         raise RuntimeError("crash")
+    ... except RuntimeError:
+    ...     pass
+    >>> open(target).read(), os.listdir(d)   # untouched, no temporary file left
+    ('done', ['out.txt'])
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

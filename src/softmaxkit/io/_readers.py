@@ -1,0 +1,269 @@
+"""Dataset readers: CSV (pandas) and Parquet (pyarrow) into a numeric
+feature matrix and a label vector, with one-line errors for bad data."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+__all__ = ["DataError", "Table", "read_table", "SUPPORTED_EXTENSIONS"]
+
+SUPPORTED_EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class DataError(ValueError):
+    """Input data cannot be used: missing file or column, empty table, a
+    non-numeric or missing feature value, a missing label.  The message is one
+    line naming the file, the column and (1-based) data row."""
+
+
+@dataclasses.dataclass
+class Table:
+    """A dataset read by :func:`read_table`.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_features), float64
+        The feature matrix, every value finite.
+    y : ndarray of shape (n_rows,) or None
+        Labels (int64, float64, bool or fixed-width str), None when no target
+        was asked for.
+    feature_names : list of str, length n_features
+    feature_dtypes : list of str, length n_features
+        The column dtypes as read (e.g. ``'int64'``, ``'float64'``).
+    columns : list of str
+        Every column of the file, in order.
+    path : str
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list
+    feature_dtypes: list
+    columns: list
+    path: str
+
+    @property
+    def n_rows(self):
+        return self.X.shape[0]
+
+
+def _file_kind(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        raise DataError(
+            f"unsupported file type {ext or '(none)'!r} for {path!r}; use .csv or .parquet."
+        )
+    return SUPPORTED_EXTENSIONS[ext]
+
+
+def _import_pandas(kind):
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is installed in the test env
+        raise ImportError(
+            f"reading {kind} files needs pandas: pip install 'softmaxkit[parquet]'"
+        ) from None
+    if kind == "Parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:  # pragma: no cover
+            raise ImportError(
+                "reading Parquet files needs pyarrow: pip install 'softmaxkit[parquet]'"
+            ) from None
+    return pd
+
+
+def read_frame(path):
+    """Read a CSV or Parquet file (chosen by extension) into a pandas DataFrame.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.csv``, ``.parquet`` or ``.pq``.
+
+    Returns
+    -------
+    frame : pandas.DataFrame of shape (n_rows, n_columns)
+        Column names converted to str; at least one row and one column.
+
+    Raises
+    ------
+    DataError
+        A missing, empty, unreadable or header-only file, or an unsupported
+        extension.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from softmaxkit.io import DataError, read_frame
+    >>> d = tempfile.mkdtemp()
+    >>> p = os.path.join(d, "only_header.csv")
+    >>> _ = open(p, "w").write("a,b,label\\n")
+    >>> try:
+    ...     read_frame(p)
+    ... except DataError as exc:
+    ...     print(str(exc).replace(d, "DIR"))
+    input file 'DIR/only_header.csv' has a header but no data rows.
+    """
+    path = os.fspath(path)
+    kind = _file_kind(path)
+    if not os.path.exists(path):
+        raise DataError(f"input file {path!r} does not exist.")
+    if os.path.isdir(path):
+        raise DataError(f"input file {path!r} is a directory.")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"input file {path!r} is empty.")
+    if kind == "csv":
+        pd = _import_pandas("CSV")
+        try:
+            df = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"input file {path!r} is empty.") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot parse CSV file {path!r}: {msg}") from None
+    else:
+        pd = _import_pandas("Parquet")
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for bad files
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot read Parquet file {path!r}: {msg}") from None
+    df.columns = [str(c) for c in df.columns]
+    if df.shape[1] == 0:
+        raise DataError(f"input file {path!r} is empty.")
+    if df.shape[0] == 0:
+        raise DataError(f"input file {path!r} has a header but no data rows.")
+    return df
+
+
+def _numeric_column(pd, s, name, path):
+    """Return column ``s`` as float64, or raise DataError naming the first bad row."""
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(s):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        not_number = np.zeros(len(s), dtype=bool)
+    else:
+        coerced = pd.to_numeric(s, errors="coerce")
+        values = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+        not_number = (s.notna() & coerced.isna()).to_numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = f"column {name!r}, row {i + 1} of {path!r}"
+        if not_number[i]:
+            raise DataError(f"{where}: {s.iloc[i]!r} is not a number (features must be numeric).")
+        if np.isnan(values[i]):
+            raise DataError(f"{where}: missing value (features must be numeric, no NaN).")
+        raise DataError(f"{where}: {values[i]} is not finite.")
+    return values
+
+
+def _labels(pd, s, name, path):
+    missing = s.isna().to_numpy()
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise DataError(f"target column {name!r}, row {i + 1} of {path!r}: missing label.")
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(s):
+        return s.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(s):
+        v = s.to_numpy(dtype=np.float64)
+        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
+            return v.astype(np.int64)
+        return v
+    return np.array([str(v) for v in s.tolist()], dtype=str)
+
+
+def read_table(path, *, target=None, features=None, require_target=True):
+    """Read a CSV or Parquet file into numeric features and labels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.csv`` (read with pandas) or ``.parquet`` / ``.pq`` file (read
+        with pyarrow through pandas), with a header row.
+    target : str, optional
+        The label column.  Labels may be strings or integers (integral floats
+        become int64).
+    features : sequence of str, optional
+        Feature columns, in this order.  Default: every column except
+        ``target``.
+    require_target : bool, default True
+        When false, a missing ``target`` column is allowed and ``y`` is None.
+
+    Returns
+    -------
+    Table
+        ``X`` of shape (n_rows, n_features) float64, ``y`` of shape (n_rows,)
+        or None, the feature names and dtypes.
+
+    Raises
+    ------
+    DataError
+        A one-line message for: a missing input file, an unsupported
+        extension, an empty or header-only file, a missing target or feature
+        column, a non-numeric, missing (NaN) or infinite feature value
+        (naming the column and the 1-based data row, header excluded), a
+        missing label.
+    ImportError
+        pandas/pyarrow are not installed (names the extra to install).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from softmaxkit.io import read_table
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = os.path.join(d, "toy.csv")
+    ...     _ = open(p, "w").write("a,b,label\\n1,2.5,cat\\n3,4,dog\\n")
+    ...     t = read_table(p, target="label")
+    >>> t.X
+    array([[1. , 2.5],
+           [3. , 4. ]])
+    >>> t.y, t.feature_names
+    (array(['cat', 'dog'], dtype='<U3'), ['a', 'b'])
+    """
+    path = os.fspath(path)
+    df = read_frame(path)
+    pd = _import_pandas("CSV")
+    columns = list(df.columns)
+    y = None
+    if target is not None:
+        if target in columns:
+            y = _labels(pd, df[target], target, path)
+        elif require_target:
+            raise DataError(
+                f"target column {target!r} not found in {path!r}; columns are: "
+                f"{_show(columns)}."
+            )
+    if features is None:
+        features = [c for c in columns if c != target]
+        if not features:
+            raise DataError(f"{path!r} has no feature columns besides the target {target!r}.")
+    else:
+        features = [str(f) for f in features]
+        missing = [f for f in features if f not in columns]
+        if missing:
+            raise DataError(
+                f"feature column{'s' if len(missing) > 1 else ''} not found in {path!r}: "
+                f"{_show(missing)}."
+            )
+        if target is not None and target in features:
+            raise DataError(f"the target column {target!r} is also listed as a feature.")
+    X = np.empty((df.shape[0], len(features)), dtype=np.float64)
+    dtypes = []
+    for j, f in enumerate(features):
+        X[:, j] = _numeric_column(pd, df[f], f, path)
+        dtypes.append(str(df[f].dtype))
+    return Table(X=X, y=y, feature_names=features, feature_dtypes=dtypes, columns=columns,
+                 path=path)
+
+
+def _show(names, limit=20):
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

@@ -1,0 +1,476 @@
+"""The command line, driven through ``main(argv)``: every command, every
+expected error (one ``error:`` line on stderr, non-zero exit, no traceback, no
+output file left behind), and fit -> predict -> evaluate round trips checked
+against the library and scikit-learn."""
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import softmaxkit
+from softmaxkit.cli import main
+from softmaxkit.io import load_model
+
+
+# ------------------------------------------------------------------ helpers
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_error(capsys, argv, match, *, tmp_path=None, code=None):
+    """One line 'error: ...' on stderr, non-zero exit, no stdout, no new files."""
+    before = sorted(os.listdir(tmp_path)) if tmp_path is not None else None
+    rc, out, err = run(capsys, *argv)
+    assert rc != 0 if code is None else rc == code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert re.search(match, lines[0]), lines[0]
+    assert "Traceback" not in err
+    assert out == ""
+    if tmp_path is not None:
+        assert sorted(os.listdir(tmp_path)) == before  # no partial output, no temp file
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def iris_df():
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    df = pd.DataFrame(data.data, columns=["sepal_l", "sepal_w", "petal_l", "petal_w"])
+    df["species"] = np.array(["setosa", "versicolor", "virginica"])[data.target]
+    return df
+
+
+@pytest.fixture
+def iris_csv(tmp_path, iris_df):
+    p = tmp_path / "iris.csv"
+    iris_df.to_csv(p, index=False)
+    return p
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, iris_df):
+    """A model trained once through the CLI, shared by the read-only tests."""
+    d = tmp_path_factory.mktemp("trained")
+    csv = d / "iris.csv"
+    iris_df.to_csv(csv, index=False)
+    model = d / "iris.skm"
+    assert main(["fit", str(csv), "--target", "species", "--model", str(model),
+                 "--calibrate"]) == 0
+    return model, csv
+
+
+def csv_file(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# ------------------------------------------------------------ help/version
+def test_version(capsys):
+    rc, out, _ = run(capsys, "--version")
+    assert rc == 0 and out.strip() == f"softmaxkit {softmaxkit.__version__}"
+
+
+@pytest.mark.parametrize("cmd", [[], ["demo"], ["fit"], ["predict"], ["evaluate"], ["inspect"]])
+def test_help_everywhere(capsys, cmd):
+    rc, out, _ = run(capsys, *cmd, "--help")
+    assert rc == 0 and out.startswith("usage: softmaxkit")
+
+
+def test_no_command(capsys):
+    assert_error(capsys, [], r"required: COMMAND", code=2)
+
+
+def test_unknown_command(capsys):
+    assert_error(capsys, ["train"], r"invalid choice: 'train'", code=2)
+
+
+# --------------------------------------------------------------- round trips
+def test_fit_predict_evaluate_csv_string_labels(tmp_path, capsys, iris_csv, iris_df):
+    model = tmp_path / "m.skm"
+    rc, out, err = run(capsys, "fit", iris_csv, "--target", "species", "--model", model,
+                       "--calibrate", "--test-size", "0.3")
+    assert rc == 0, err
+    assert f"model written to {model}" in out
+    m, meta = load_model(model, return_metadata=True)
+    assert m.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    assert meta["temperature"] > 0
+    tr = meta["metadata"]["training"]
+    assert tr["n_rows"] == 150 and tr["n_held_out"] == 45
+    assert tr["n_train"] + tr["n_calibration"] == 105
+    acc = re.search(r"accuracy\s+([\d.]+)", out.split("held-out metrics")[1]).group(1)
+    assert float(acc) == pytest.approx(tr["held_out"]["accuracy"], abs=5e-5)
+
+    # predict: CSV file with probabilities; the prediction is the last column
+    pred_csv = tmp_path / "pred.csv"
+    rc, _, err = run(capsys, "predict", model, iris_csv, "--output", pred_csv, "--proba")
+    assert rc == 0, err
+    pred = pd.read_csv(pred_csv)
+    assert list(pred.columns) == ["proba_setosa", "proba_versicolor", "proba_virginica",
+                                  "prediction"]
+    assert len(pred) == len(iris_df)
+    X = iris_df.drop(columns="species")
+    np.testing.assert_array_equal(pred["prediction"], m.predict(X))  # argmax unchanged by T
+    expected = softmaxkit.softmax(m.predict_log_proba(X), axis=1,
+                                  temperature=meta["temperature"])
+    np.testing.assert_allclose(pred.iloc[:, :3].to_numpy(), expected, rtol=1e-12)
+
+    # predict to stdout without --proba: one column
+    rc, out, _ = run(capsys, "predict", model, iris_csv)
+    stdout_pred = pd.read_csv(io.StringIO(out))
+    assert list(stdout_pred.columns) == ["prediction"]
+    np.testing.assert_array_equal(stdout_pred["prediction"], pred["prediction"])
+
+    # evaluate: numbers agree with scikit-learn on the written predictions
+    from sklearn.metrics import accuracy_score, log_loss, precision_score, recall_score
+
+    rc, out, err = run(capsys, "evaluate", model, iris_csv, "--target", "species")
+    assert rc == 0, err
+    y = iris_df["species"]
+    got = dict(re.findall(r"^\s+(accuracy|log-loss)\s+([\d.]+)", out, flags=re.M))
+    assert float(got["accuracy"]) == pytest.approx(accuracy_score(y, pred["prediction"]),
+                                                   abs=5e-5)
+    assert float(got["log-loss"]) == pytest.approx(
+        log_loss(y, pred.iloc[:, :3].to_numpy(), labels=m.classes_), abs=5e-5)
+    prec = precision_score(y, pred["prediction"], average=None, labels=m.classes_)
+    rec = recall_score(y, pred["prediction"], average=None, labels=m.classes_)
+    for name, p, r in zip(m.classes_, prec, rec, strict=True):
+        row = re.search(rf"^\s+{name}\s+([\d.]+)\s+([\d.]+)\s+(\d+)$", out, flags=re.M)
+        assert float(row.group(1)) == pytest.approx(p, abs=5e-4)
+        assert float(row.group(2)) == pytest.approx(r, abs=5e-4)
+    assert "confusion matrix" in out
+
+
+def test_fit_predict_evaluate_parquet(tmp_path, capsys):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame
+    data = tmp_path / "wine.parquet"
+    wine.to_parquet(data)
+    model = tmp_path / "wine.skm"
+    rc, out, err = run(capsys, "fit", data, "--target", "target", "--model", model,
+                       "--features", "alcohol,flavanoids,proline,hue", "--C", "0.5",
+                       "--penalty", "elasticnet", "--l1-ratio", "0.5")
+    assert rc == 0, err
+    m, meta = load_model(model, return_metadata=True)
+    assert m.get_params()["penalty"] == "elasticnet" and m.get_params()["l1_ratio"] == 0.5
+    assert meta["metadata"]["features"] == ["alcohol", "flavanoids", "proline", "hue"]
+    assert m.classes_.dtype.kind == "i"
+
+    out_pq = tmp_path / "pred.parquet"
+    rc, _, err = run(capsys, "predict", model, data, "-o", out_pq)
+    assert rc == 0, err
+    pred = pd.read_parquet(out_pq)
+    assert len(pred) == len(wine) and pred.columns[-1] == "prediction"
+    X = wine[["alcohol", "flavanoids", "proline", "hue"]]
+    np.testing.assert_array_equal(pred["prediction"].to_numpy(), m.predict(X))
+
+    plots = tmp_path / "plots"
+    rc, out, err = run(capsys, "evaluate", model, data, "--target", "target", "--plots", plots)
+    assert rc == 0, err
+    for name in ("confusion_matrix.png", "reliability.png", "loss_curve.png"):
+        raw = (plots / name).read_bytes()
+        assert raw[:4] == b"\x89PNG" and len(raw) > 5000
+    from sklearn.metrics import accuracy_score
+
+    acc = float(re.search(r"accuracy\s+([\d.]+)", out).group(1))
+    assert acc == pytest.approx(accuracy_score(wine["target"], pred["prediction"]), abs=5e-5)
+
+
+def test_fit_without_holdout_and_inspect(tmp_path, capsys, iris_csv):
+    model = tmp_path / "m.skm"
+    rc, out, _ = run(capsys, "fit", iris_csv, "--target", "species", "--model", model,
+                     "--test-size", "0", "--class-weight", "balanced")
+    assert rc == 0 and "held-out metrics: none" in out
+    m = load_model(model)
+    assert m.get_params()["class_weight"] == "balanced"
+    rc, out, _ = run(capsys, "inspect", model, "--top", "2")
+    assert rc == 0
+    assert "classes       3: setosa, versicolor, virginica" in out
+    assert "temperature   none" in out
+    # the top weights shown are the largest |coef_| of each class
+    names = ["sepal_l", "sepal_w", "petal_l", "petal_w"]
+    for r, cls in enumerate(m.classes_):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(cls + " "))
+        top = [names[j] for j in np.argsort(-np.abs(m.coef_[r]))[:2]]
+        assert re.findall(r"(\w+) [+-][\d.e+-]+[,;]", line)[:2] == top
+
+
+def test_inspect_calibrated(capsys, trained):
+    model, _ = trained
+    rc, out, _ = run(capsys, "inspect", model)
+    T = load_model(model, return_metadata=True)[1]["temperature"]
+    assert rc == 0 and f"temperature   {T:.4f}" in out
+    assert "features      4: sepal_l (float64)" in out
+
+
+# -------------------------------------------------------------------- demo
+def test_demo(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    rc, out, err = run(capsys, "demo", "--out", out_dir, "--n-samples", "400")
+    assert rc == 0, err
+    names = ["loss_curve.png", "confusion_matrix.png", "reliability.png",
+             "softmax_temperature.png", "softmax_jacobian.png"]
+    assert sorted(os.listdir(out_dir)) == sorted(names)
+    for n in names:
+        raw = (out_dir / n).read_bytes()
+        assert raw[:4] == b"\x89PNG" and len(raw) > 10000
+    vals = dict(re.findall(r"^\s+(test accuracy|train accuracy|fitted temperature)\s+([\d.]+)",
+                           out, flags=re.M))
+    assert 0.85 < float(vals["test accuracy"]) <= 1.0
+    assert float(vals["fitted temperature"]) > 0
+    assert re.search(r"test ECE\s+[\d.]+ -> [\d.]+ after temperature scaling", out)
+    assert re.search(r"test log-loss\s+[\d.]+ -> [\d.]+", out)
+
+
+def test_demo_out_is_a_file(tmp_path, capsys):
+    f = csv_file(tmp_path, "x.csv", "a\n")
+    assert_error(capsys, ["demo", "--out", f], r"not a directory", tmp_path=tmp_path)
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize(
+    "text, extra, match",
+    [
+        ("a,b,y\n1,2,u\n3,abc,v\n", [], r"column 'b', row 2 of .*'abc' is not a number"),
+        ("a,b,y\n1,2,u\n3,,v\n", [], r"column 'b', row 2 of .*missing value"),
+        ("a,b,y\n1,2,u\nNaN,4,v\n", [], r"column 'a', row 2 of .*missing value"),
+        ("a,b,z\n1,2,u\n3,4,v\n", [], r"target column 'y' not found .*columns are: a, b, z"),
+        ("a,b,y\n1,2,u\n3,4,v\n", ["--features", "a,c,d"],
+         r"feature columns not found in .*: c, d"),
+        ("", [], r"is empty"),
+        ("a,b,y\n", [], r"has a header but no data rows"),
+        ("a,b,y\n1,2,u\n3,4,u\n5,6,u\n", [], r"single class \('u'\)"),
+    ],
+)
+def test_fit_data_errors(tmp_path, capsys, text, extra, match):
+    data = csv_file(tmp_path, "d.csv", text)
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm", *extra],
+                 match, tmp_path=tmp_path)
+
+
+def test_fit_missing_input(tmp_path, capsys):
+    assert_error(capsys, ["fit", tmp_path / "nope.csv", "--target", "y", "--model",
+                          tmp_path / "m.skm"], r"input file .*nope.csv' does not exist",
+                 tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "opts, match",
+    [
+        (["--C", "-1"], r"argument --C: --C must be in \(0, inf\]; got '-1'"),
+        (["--C", "abc"], r"--C must be a number; got 'abc'"),
+        (["--test-size", "1.5"], r"--test-size must be in \[0, 1\)"),
+        (["--penalty", "l3"], r"argument --penalty: invalid choice: 'l3'"),
+        (["--l1-ratio", "0.5"], r"--l1-ratio is only used with --penalty elasticnet"),
+        (["--penalty", "elasticnet"], r"--penalty elasticnet needs --l1-ratio"),
+        (["--max-iter", "0"], r"--max-iter must be >= 1"),
+        (["--features", "a,,b"], r"comma-separated list"),
+        (["--solver", "no-such-solver"], r"'solver' parameter of SoftmaxRegression"),
+    ],
+)
+def test_fit_bad_option_values(tmp_path, capsys, iris_csv, opts, match):
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                          tmp_path / "m.skm", *opts], match, tmp_path=tmp_path)
+
+
+def test_fit_unwritable_model_path(tmp_path, capsys, iris_csv):
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                          tmp_path / "no" / "such" / "m.skm"], r"directory .* does not exist",
+                 tmp_path=tmp_path)
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model", tmp_path],
+                 r"it is a directory", tmp_path=tmp_path)
+
+
+def test_fit_write_failure_leaves_nothing(tmp_path, capsys, iris_csv, monkeypatch):
+    import zipfile
+
+    def fail(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", fail)
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                          tmp_path / "m.skm"], r"No space left on device", tmp_path=tmp_path)
+
+
+def test_predict_missing_columns(tmp_path, capsys, trained):
+    model, _ = trained
+    data = csv_file(tmp_path, "d.csv", "sepal_l,petal_w,other\n1,2,3\n")
+    assert_error(capsys, ["predict", model, data, "-o", tmp_path / "p.csv"],
+                 r"missing the model's feature columns: sepal_w, petal_l", tmp_path=tmp_path)
+
+
+def test_predict_ignores_extra_columns_and_order(tmp_path, capsys, trained, iris_df):
+    model, _ = trained
+    shuffled = iris_df[["petal_w", "species", "sepal_l", "petal_l", "sepal_w"]].head(7)
+    shuffled.insert(0, "id", range(7))
+    data = tmp_path / "d.csv"
+    shuffled.to_csv(data, index=False)
+    rc, out, _ = run(capsys, "predict", model, data)
+    assert rc == 0
+    m = load_model(model)
+    X = iris_df.drop(columns="species").head(7)
+    assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == m.predict(X).tolist()
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("sepal_l,sepal_w,petal_l,petal_w\n1,2,3,4\n1,x,3,4\n",
+         r"column 'sepal_w', row 2 .*'x' is not a number"),
+        ("sepal_l,sepal_w,petal_l,petal_w\n1,2,3,\n", r"column 'petal_w', row 1 .*missing"),
+        ("", r"is empty"),
+        ("sepal_l,sepal_w,petal_l,petal_w\n", r"header but no data rows"),
+    ],
+)
+def test_predict_data_errors(tmp_path, capsys, trained, text, match):
+    model, _ = trained
+    data = csv_file(tmp_path, "d.csv", text)
+    assert_error(capsys, ["predict", model, data, "--output", tmp_path / "p.csv"], match,
+                 tmp_path=tmp_path)
+
+
+def test_predict_output_errors(tmp_path, capsys, trained):
+    model, csv = trained
+    assert_error(capsys, ["predict", model, csv, "-o", tmp_path / "p.txt"],
+                 r"unsupported output type '.txt'", tmp_path=tmp_path)
+    assert_error(capsys, ["predict", model, csv, "-o", tmp_path / "nope" / "p.csv"],
+                 r"directory .* does not exist", tmp_path=tmp_path)
+    assert_error(capsys, ["predict", model, csv, "-o", tmp_path], r"it is a directory",
+                 tmp_path=tmp_path)
+
+
+def test_predict_write_failure_leaves_nothing(tmp_path, capsys, trained, monkeypatch):
+    model, csv = trained
+
+    def fail(self, *a, **k):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fail)
+    assert_error(capsys, ["predict", model, csv, "-o", tmp_path / "p.parquet"],
+                 r"Input/output error", tmp_path=tmp_path)
+
+
+def test_model_file_errors(tmp_path, capsys, trained):
+    _, csv = trained
+    assert_error(capsys, ["predict", tmp_path / "none.skm", csv], r"does not exist")
+    bad = csv_file(tmp_path, "bad.skm", "not a model")
+    assert_error(capsys, ["inspect", bad], r"not a softmaxkit model file")
+    raw = trained[0].read_bytes()
+    trunc = tmp_path / "trunc.skm"
+    trunc.write_bytes(raw[: len(raw) // 2])
+    assert_error(capsys, ["evaluate", trunc, csv, "--target", "species"],
+                 r"truncated or corrupted")
+
+
+def test_model_file_of_a_scaler_is_not_a_classifier(tmp_path, capsys, trained):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 3))
+    ts = softmaxkit.TemperatureScaler().fit(z, np.argmax(z + rng.gumbel(size=z.shape), axis=1))
+    p = softmaxkit.io.save_model(ts, tmp_path / "t.skm")
+    assert_error(capsys, ["predict", p, trained[1]],
+                 r"holds a TemperatureScaler; the command line works with SoftmaxRegression")
+
+
+def test_evaluate_errors(tmp_path, capsys, trained):
+    model, _ = trained
+    data = csv_file(tmp_path, "d.csv",
+                    "sepal_l,sepal_w,petal_l,petal_w,species\n1,2,3,4,setosa\n1,2,3,4,tulip\n")
+    assert_error(capsys, ["evaluate", model, data, "--target", "species"],
+                 r"label the model was not trained on: 'tulip'", tmp_path=tmp_path)
+    assert_error(capsys, ["evaluate", model, data, "--target", "kind"],
+                 r"target column 'kind' not found", tmp_path=tmp_path)
+    assert_error(capsys, ["evaluate", model, data], r"required: --target", tmp_path=tmp_path,
+                 code=2)
+    assert_error(capsys, ["evaluate", model, data, "--target", "species", "--plots", data],
+                 r"not a directory", tmp_path=tmp_path)
+
+
+def test_progress_bar_on_long_fits(tmp_path, capsys, iris_csv, monkeypatch):
+    """The rich bar appears on a terminal once a fit has run > 1 s (fake clock)."""
+    from softmaxkit.cli import _commands
+
+    clock = iter(np.arange(0.0, 1e6, 0.7))
+    monkeypatch.setattr(_commands.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    seen = []
+    real = softmaxkit.solvers.on_iteration
+
+    def spy(fn):
+        def wrapped(info):
+            seen.append(info)
+            return fn(info)
+
+        return real(wrapped)
+
+    monkeypatch.setattr(softmaxkit.solvers, "on_iteration", spy)
+    rc, _, err = run(capsys, "fit", iris_csv, "--target", "species", "--model",
+                     tmp_path / "m.skm")
+    assert rc == 0
+    assert seen and {"iteration", "objective", "grad_norm", "max_iter"} <= set(seen[0])
+    assert "fitting" in err
+
+
+def test_fit_warnings_are_one_line_each(tmp_path, capsys, iris_csv):
+    rc, out, err = run(capsys, "fit", iris_csv, "--target", "species", "--model",
+                       tmp_path / "m.skm", "--max-iter", "1", "--solver", "lbfgs")
+    assert rc == 0 and "model written" in out
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines)
+    assert any("max_iter" in line or "converge" in line.lower() for line in lines)
+
+
+def test_library_model_without_feature_names(tmp_path, capsys, iris_df):
+    X = iris_df.drop(columns="species").to_numpy()
+    model = softmaxkit.SoftmaxRegression().fit(X, iris_df["species"].to_numpy())
+    p = softmaxkit.io.save_model(model, tmp_path / "np.skm")
+    data = tmp_path / "x.csv"
+    pd.DataFrame(X[:5], columns=list("abcd")).to_csv(data, index=False)
+    rc, out, _ = run(capsys, "predict", p, data)
+    assert rc == 0
+    assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == model.predict(X[:5]).tolist()
+    rc, out, _ = run(capsys, "inspect", p)
+    assert rc == 0 and "features      4 (unnamed)" in out
+    pd.DataFrame(X[:5, :3]).to_csv(data, index=False)
+    assert_error(capsys, ["predict", p, data], r"expects 4 feature columns; .* has 3")
+
+
+# ---------------------------------------------------------------- subprocess
+def test_console_script_and_module(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "softmaxkit")
+    cmd = [exe] if os.path.exists(exe) else ["softmaxkit"]
+    r = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"softmaxkit {softmaxkit.__version__}"
+    r = subprocess.run([sys.executable, "-m", "softmaxkit", "--help"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "demo" in r.stdout and "evaluate" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "softmaxkit", "inspect", str(tmp_path / "x.skm")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_inspect_l1_model_shows_only_nonzero_weights(tmp_path, capsys, iris_csv):
+    model = tmp_path / "l1.skm"
+    assert run(capsys, "fit", iris_csv, "--target", "species", "--model", model,
+               "--penalty", "l1", "--C", "0.3")[0] == 0
+    m = load_model(model)
+    rc, out, _ = run(capsys, "inspect", model, "--top", "4")
+    assert rc == 0
+    for r, cls in enumerate(m.classes_):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(cls + " "))
+        nnz = np.count_nonzero(m.coef_[r])
+        assert len(re.findall(r"\w+ [+-][\d.e+-]+[ ,;]", line.split(";")[0] + ";")) == nnz
+        if nnz == 0:
+            assert "all weights 0" in line

@@ -1,0 +1,158 @@
+"""Dataset readers: CSV and Parquet into numeric X and labels, with one-line
+errors naming the file, column and 1-based data row."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from softmaxkit.io import DataError, read_frame, read_table
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_csv_string_labels(tmp_path):
+    p = write(tmp_path, "d.csv", "a,b,label\n1,2.5,cat\n3,-4e2,dog\n0,0,cat\n")
+    t = read_table(p, target="label")
+    np.testing.assert_array_equal(t.X, [[1, 2.5], [3, -400], [0, 0]])
+    assert t.X.dtype == np.float64
+    assert t.y.dtype.kind == "U"  # fixed-width unicode, never object
+    assert t.y.tolist() == ["cat", "dog", "cat"]
+    assert t.feature_names == ["a", "b"]
+    assert t.feature_dtypes == ["int64", "float64"]
+    assert t.n_rows == 3
+
+
+def test_csv_integer_labels_and_feature_order(tmp_path):
+    p = write(tmp_path, "d.csv", "y,a,b,c\n0,1,2,3\n2,4,5,6\n")
+    t = read_table(p, target="y", features=["c", "a"])
+    assert t.y.dtype == np.int64
+    assert t.y.tolist() == [0, 2]
+    np.testing.assert_array_equal(t.X, [[3, 1], [6, 4]])
+    assert t.feature_names == ["c", "a"]
+
+
+def test_integral_float_labels_become_int(tmp_path):
+    p = write(tmp_path, "d.csv", "a,y\n1,1.0\n2,3.0\n")
+    assert read_table(p, target="y").y.dtype == np.int64
+
+
+def test_bool_features_are_numeric(tmp_path):
+    p = write(tmp_path, "d.csv", "a,y\nTrue,x\nFalse,z\n")
+    np.testing.assert_array_equal(read_table(p, target="y").X[:, 0], [1.0, 0.0])
+
+
+def test_parquet_matches_csv(tmp_path):
+    df = pd.DataFrame({"f1": [0.5, 1.5, 2.5], "f2": np.array([1, 2, 3], dtype=np.int32),
+                       "label": ["a", "b", "a"]})
+    pq, csv = tmp_path / "d.parquet", tmp_path / "d.csv"
+    df.to_parquet(pq)
+    df.to_csv(csv, index=False)
+    t1, t2 = read_table(pq, target="label"), read_table(csv, target="label")
+    np.testing.assert_array_equal(t1.X, t2.X)
+    np.testing.assert_array_equal(t1.y, t2.y)
+    assert t1.feature_dtypes[1] == "int32"
+
+
+def test_target_optional_when_not_required(tmp_path):
+    p = write(tmp_path, "d.csv", "a,b\n1,2\n")
+    t = read_table(p, target="y", require_target=False)
+    assert t.y is None and t.feature_names == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("a,b,y\n1,2,u\n3,x7,v\n5,6,u\n", r"column 'b', row 2 of .*'x7' is not a number"),
+        ("a,b,y\n1,2,u\n3,4,v\n5,,u\n", r"column 'b', row 3 of .*missing value"),
+        ("a,b,y\n1,NaN,u\n3,4,v\n", r"column 'b', row 1 of .*missing value"),
+        ("a,b,y\n1,2,u\n3,inf,v\n", r"column 'b', row 2 of .*inf is not finite"),
+        ("a,b,y\n1,2,u\n3,4,\n", r"target column 'y', row 2 of .*missing label"),
+        ("a,b,y\n", r"has a header but no data rows"),
+        ("a,b\n1,2\n", r"target column 'y' not found in .*; columns are: a, b"),
+    ],
+)
+def test_csv_errors_name_column_and_row(tmp_path, text, match):
+    p = write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError, match=match) as info:
+        read_table(p, target="y")
+    assert "\n" not in str(info.value)
+
+
+def test_first_bad_row_is_reported(tmp_path):
+    # a missing value at row 2 comes before a non-number at row 4
+    p = write(tmp_path, "d.csv", "a,y\n1,u\n,v\n3,u\nzz,v\n")
+    with pytest.raises(DataError, match=r"column 'a', row 2 .*missing value"):
+        read_table(p, target="y")
+
+
+def test_parquet_null_feature(tmp_path):
+    df = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "y": ["p", "q", "p"]})
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)
+    with pytest.raises(DataError, match=r"column 'a', row 2 .*missing value"):
+        read_table(p, target="y")
+
+
+def test_missing_feature_columns_are_listed(tmp_path):
+    p = write(tmp_path, "d.csv", "a,b,y\n1,2,u\n")
+    with pytest.raises(DataError, match=r"feature columns not found in .*: c, d"):
+        read_table(p, target="y", features=["a", "c", "d"])
+
+
+def test_target_listed_as_feature(tmp_path):
+    p = write(tmp_path, "d.csv", "a,b,y\n1,2,u\n")
+    with pytest.raises(DataError, match="also listed as a feature"):
+        read_table(p, target="y", features=["a", "y"])
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_empty_file(tmp_path, content):
+    p = write(tmp_path, "d.csv", content)
+    with pytest.raises(DataError, match="is empty"):
+        read_table(p, target="y")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_table(tmp_path / "nope.csv", target="y")
+
+
+def test_unsupported_extension(tmp_path):
+    p = write(tmp_path, "d.txt", "a,y\n1,2\n")
+    with pytest.raises(DataError, match=r"unsupported file type '.txt'.*use .csv or .parquet"):
+        read_frame(p)
+
+
+def test_corrupt_parquet(tmp_path):
+    p = write(tmp_path, "d.parquet", "this is not parquet")
+    with pytest.raises(DataError, match="cannot read Parquet file"):
+        read_frame(p)
+
+
+def test_only_target_column(tmp_path):
+    p = write(tmp_path, "d.csv", "y\n1\n2\n")
+    with pytest.raises(DataError, match="no feature columns"):
+        read_table(p, target="y")
+
+
+@given(
+    values=hnp.arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(1, 4)),
+                      elements=st.floats(allow_nan=False, allow_infinity=False)),
+    fmt=st.sampled_from(["csv", "parquet"]),
+)
+def test_numeric_round_trip_property(tmp_path_factory, values, fmt):
+    """Any finite float table written by pandas comes back exactly (pandas is the oracle)."""
+    df = pd.DataFrame(values, columns=[f"c{j}" for j in range(values.shape[1])])
+    df["label"] = [f"k{i % 3}" for i in range(len(df))]
+    p = tmp_path_factory.mktemp("rt") / f"d.{fmt}"
+    df.to_csv(p, index=False) if fmt == "csv" else df.to_parquet(p)
+    t = read_table(p, target="label")
+    np.testing.assert_array_equal(t.X, values)
+    assert t.y.tolist() == df["label"].tolist()
