@@ -1,0 +1,377 @@
+"""Per-partition functions that run on the workers, and the alignment of
+(X, y, sample_weight) into row partitions.
+
+Everything here that runs on a worker is a plain module-level function of
+NumPy chunks, so it pickles by reference and is imported on the worker.
+The math is the in-memory :class:`softmaxkit.losses.LinearSoftmaxLoss`,
+applied to one chunk: there is no second implementation of the loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = []
+
+
+# --------------------------------------------------------------------------
+# Alignment of the collections into row partitions (client side, lazy)
+# --------------------------------------------------------------------------
+
+
+def is_dask_collection(x):
+    """True for Dask collections (the contract-4 test, no dask import)."""
+    return hasattr(x, "__dask_graph__")
+
+
+def _is_frame(x):
+    return is_dask_collection(x) and hasattr(x, "npartitions") and hasattr(x, "map_partitions")
+
+
+def _slice_numpy(v, lengths, name):
+    v = np.asarray(v)
+    n = int(sum(lengths))
+    if v.shape[0] != n:
+        raise ValueError(
+            f"{name} has {v.shape[0]} samples but X has {n}; they must have the same length."
+        )
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).astype(int)
+    return [v[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
+
+
+_Y_COL = "__softmaxkit_y__"
+_W_COL = "__softmaxkit_w__"
+
+
+class _Split:
+    """A partition that holds X's columns and more: ``block[columns]`` is X."""
+
+    def __init__(self, block, columns):
+        self.block = block
+        self.columns = columns
+
+
+class _Col:
+    """One column of a partition (y or sample_weight riding with X)."""
+
+    def __init__(self, block, column):
+        self.block = block
+        self.column = column
+
+
+def delayed_prepare(xb, yb, wb, dtype, index, *extra, func=None):
+    """The Delayed call of ``func`` (``prepare_part`` by default, or
+    ``prepare_encoded`` with ``extra = (classes, class_weight)``) on aligned
+    blocks (``_Split`` and ``_Col`` unwrapped into column selections of one
+    partition)."""
+    import dask
+
+    x_cols = y_col = w_col = None
+    if isinstance(xb, _Split):
+        xb, x_cols = xb.block, xb.columns
+    if isinstance(yb, _Col):
+        yb, y_col = None, yb.column
+    if isinstance(wb, _Col):
+        wb, w_col = None, wb.column
+    return dask.delayed(func or prepare_part, pure=True)(
+        xb, yb, wb, dtype, index, x_cols, y_col, w_col, *extra
+    )
+
+
+def row_partitions(X, y, sample_weight=None):
+    """Split (X, y, sample_weight) into aligned row partitions.
+
+    Returns ``(x_blocks, y_blocks, w_blocks, feature_names, n_features, n_rows)``:
+    lists of equal length whose items are Delayed objects (or NumPy slices,
+    or None for absent weights); ``feature_names`` is an object array for a
+    Dask DataFrame and None otherwise; ``n_features`` the number of columns;
+    ``n_rows`` the number of rows when known without reading (Dask arrays),
+    else None.
+    """
+    import dask.array as da
+
+    lengths = None
+    extra = {}
+    if _is_frame(X):
+        if X.ndim != 2:
+            raise TypeError(
+                "X must be 2-D: a Dask DataFrame or a 2-D Dask array; got a Dask Series."
+            )
+        feature_names = np.asarray([str(c) for c in X.columns], dtype=object)
+        n_features = len(feature_names)
+        # y and sample_weight columns of the same frame (the usual case) ride in
+        # X's partitions: one read per partition, alignment guaranteed.
+        x_cols = list(X.columns)
+        for name, v in ((_Y_COL, y), (_W_COL, sample_weight)):
+            if _is_frame(v) and v.ndim == 1 and v.npartitions == X.npartitions:
+                extra[name] = v
+        if extra:
+            try:
+                combined = X.assign(**extra)
+                if combined.npartitions != X.npartitions:
+                    raise ValueError
+            except Exception:
+                extra = {}
+        if extra:
+            x_blocks = [_Split(b, x_cols) for b in combined.to_delayed()]
+        else:
+            x_blocks = list(X.to_delayed())
+
+        def _lengths():
+            nonlocal lengths
+            if lengths is None:
+                lengths = tuple(int(v) for v in X.map_partitions(len).compute())
+            return lengths
+
+    elif isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array; got a Dask array with shape {X.shape}.")
+        feature_names = None
+        if any(np.isnan(c) for c in X.chunks[0]) or any(np.isnan(c) for c in X.chunks[1]):
+            X = X.compute_chunk_sizes()
+        X = X.rechunk({1: -1})
+        n_features = int(X.shape[1])
+        x_blocks = list(X.to_delayed().ravel())
+        lengths = tuple(int(c) for c in X.chunks[0])
+
+        def _lengths():
+            return lengths
+
+    else:
+        raise TypeError(
+            "X must be a Dask array or a Dask DataFrame on the Dask path; "
+            f"got {type(X).__name__}."
+        )
+
+    nparts = len(x_blocks)
+
+    def _align(v, name, col):
+        if v is None:
+            return [None] * nparts
+        if col in extra:
+            return [_Col(b.block, col) for b in x_blocks]
+        if _is_frame(v):
+            if v.ndim == 2:
+                if len(v.columns) != 1:
+                    raise ValueError(f"{name} must be 1-D; got a Dask DataFrame.")
+                v = v[v.columns[0]]
+            if _is_frame(X) and v.npartitions == nparts:
+                blocks = list(v.to_delayed())
+                if len(blocks) == nparts:
+                    return blocks
+            v = v.to_dask_array(lengths=True)
+        if isinstance(v, da.Array):
+            if v.ndim != 1:
+                soft = " (soft targets are not supported on Dask)" if name == "y" else ""
+                raise ValueError(
+                    f"{name} must be 1-D{soft}; got a Dask array with shape {v.shape}."
+                )
+            if any(np.isnan(c) for c in v.chunks[0]):
+                v = v.compute_chunk_sizes()
+            lens = _lengths()
+            if v.shape[0] != sum(lens):
+                raise ValueError(
+                    f"{name} has {v.shape[0]} samples but X has {sum(lens)}; "
+                    "they must have the same length."
+                )
+            return list(v.rechunk((lens,)).to_delayed().ravel())
+        if is_dask_collection(v):
+            raise TypeError(f"{name} must be a Dask array or Series; got {type(v).__name__}.")
+        return _slice_numpy(v, _lengths(), name)
+
+    y_blocks = _align(y, "y", _Y_COL)
+    w_blocks = _align(sample_weight, "sample_weight", _W_COL)
+    n_rows = None if _is_frame(X) else int(sum(lengths))
+    return x_blocks, y_blocks, w_blocks, feature_names, n_features, n_rows
+
+
+# --------------------------------------------------------------------------
+# Worker-side functions
+# --------------------------------------------------------------------------
+
+
+def _to_numpy_1d(v):
+    if hasattr(v, "to_numpy"):
+        v = v.to_numpy()
+    v = np.asarray(v)
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    return v
+
+
+def _aligned(a):
+    """C-contiguous and itemsize-aligned (copied only when it is not).
+
+    Arrays deserialised after a transfer between workers can be misaligned;
+    NumPy then skips BLAS for ``@`` and sums in another order, which would
+    break bitwise reproducibility between runs.
+    """
+    return np.require(a, requirements=("C", "A"))
+
+
+def _part(part):
+    X, Y, w = part
+    return _aligned(X), _aligned(Y), (None if w is None else _aligned(w))
+
+
+def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
+    """One partition as ``(X, y, w)`` NumPy arrays: X C-contiguous of ``dtype``,
+    y the raw labels (1-D), w float ``dtype`` or None.  ``y_col``/``w_col``
+    name columns of the DataFrame ``xb`` to take y/w from, ``x_cols`` X's."""
+    if y_col is not None:
+        yb = xb[y_col]
+    if w_col is not None:
+        wb = xb[w_col]
+    if x_cols is not None:
+        xb = xb[x_cols]
+    if hasattr(xb, "to_numpy"):
+        try:
+            X = xb.to_numpy(dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"X partition {index} could not be converted to {np.dtype(dtype).name}: {exc}"
+            ) from None
+    else:
+        X = np.asarray(xb, dtype=dtype)
+    X = _aligned(X)
+    y = _to_numpy_1d(yb)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D; partition {index} has shape {y.shape}.")
+    if y.dtype.kind == "O":
+        y = np.asarray(y.tolist())
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X and y have inconsistent numbers of samples in partition {index}: "
+            f"{X.shape[0]} != {y.shape[0]}."
+        )
+    w = None
+    if wb is not None:
+        w = _aligned(np.asarray(_to_numpy_1d(wb), dtype=dtype))
+        if w.shape != (X.shape[0],):
+            raise ValueError(
+                f"sample_weight partition {index} has shape {w.shape}; expected ({X.shape[0]},)."
+            )
+    return X, y, w
+
+
+def part_stats(part, index):
+    """Statistics of one prepared partition (small; gathered to the client)."""
+    X, y, w = part
+    n = int(X.shape[0])
+    bad_x = None
+    finite = np.isfinite(X).all(axis=1) if X.size else np.ones(n, dtype=bool)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
+    bad_y = None
+    if y.dtype.kind == "f" and n and not np.isfinite(y).all():
+        bad_y = int(np.flatnonzero(~np.isfinite(y))[0])
+    bad_w = None
+    wsum = float(n)
+    if w is not None:
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            bad_w = (int(np.flatnonzero(bad)[0]), float(w[np.flatnonzero(bad)[0]]))
+        wsum = float(np.sum(w, dtype=np.float64))
+    if bad_y is None and n:
+        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        totals = (counts.astype(np.float64) if w is None
+                  else np.bincount(inverse.ravel(), weights=w, minlength=labels.size))
+    else:
+        labels, counts, totals = y[:0], np.zeros(0, dtype=np.intp), np.zeros(0)
+    return {
+        "index": index,
+        "n": n,
+        "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
+        "labels": labels,
+        "counts": counts,
+        "totals": totals,
+        "bad_x": bad_x,
+        "bad_y": bad_y,
+        "bad_w": bad_w,
+        "wsum": wsum,
+    }
+
+
+def encode_part(part, classes, class_weight=None):
+    """Replace the raw labels of a prepared partition by indices into
+    ``classes``; multiply the sample weights by ``class_weight[y]`` if given."""
+    X, y, w = _part(part)
+    Y = np.searchsorted(classes, y).astype(np.intp, copy=False)
+    if class_weight is not None:
+        cw = class_weight.astype(X.dtype)[Y]
+        w = cw if w is None else w * cw
+    return X, Y, w
+
+
+def prepare_encoded(xb, yb, wb, dtype, index, x_cols, y_col, w_col, classes,
+                    class_weight=None):
+    """``prepare_part`` followed by ``encode_part`` (the streaming path)."""
+    part = prepare_part(xb, yb, wb, dtype, index, x_cols, y_col, w_col)
+    return encode_part(part, classes, class_weight)
+
+
+def chunk_loss_gradient(part, coef, loss):
+    """Data loss and gradient of one chunk: ``loss.loss_gradient`` on its rows."""
+    X, Y, w = _part(part)
+    value, grad = loss.loss_gradient(coef, X, Y, w)
+    return float(value), np.asarray(grad)
+
+
+def chunk_loss(part, coef, loss):
+    """Data loss of one chunk."""
+    X, Y, w = _part(part)
+    return float(loss.loss(coef, X, Y, w))
+
+
+def chunk_state(part, coef, loss):
+    """The probabilities of one chunk at ``coef`` (LinearSoftmaxLoss's
+    curvature state), kept on the worker for Hessian products."""
+    X, Y, w = _part(part)
+    return loss._state_at(coef, X, Y, w)
+
+
+def state_hessp(state, part, v, loss):
+    """Hessian of one chunk (at the state's ``coef``) times ``v``."""
+    return np.asarray(loss._hvp(state, _part(part)[0], v))
+
+
+def state_hess_diag(state, part, loss):
+    """Diagonal of one chunk's Hessian (at the state's ``coef``)."""
+    X = _part(part)[0]
+    return np.asarray(loss._hess_diag(state, np.square(X)))
+
+
+def state_hessian(state, part, loss):
+    """Explicit Hessian of one chunk (at the state's ``coef``)."""
+    return np.asarray(loss._hessian(state, _part(part)[0]))
+
+
+def chunk_hessp(part, coef, v, loss):
+    """Hessian of one chunk at ``coef`` times ``v``, recomputing the
+    probabilities (the streaming path)."""
+    return state_hessp(chunk_state(part, coef, loss), part, v, loss)
+
+
+def chunk_hess_diag(part, coef, loss):
+    """Hessian diagonal of one chunk at ``coef`` (the streaming path)."""
+    return state_hess_diag(chunk_state(part, coef, loss), part, loss)
+
+
+def chunk_hessian(part, coef, loss):
+    """Explicit Hessian of one chunk at ``coef`` (the streaming path)."""
+    return state_hessian(chunk_state(part, coef, loss), part, loss)
+
+
+def add(a, b):
+    """``a + b`` (one node of the fixed reduction tree)."""
+    return a + b
+
+
+def apply_method(block, model, method):
+    """``getattr(model, method)(block)`` on one NumPy/pandas block (lazy
+    predictions), under the worker BLAS limit."""
+    from ._runtime import blas_limit
+
+    with blas_limit():
+        return getattr(model, method)(block)

@@ -1,0 +1,390 @@
+"""SoftmaxRegression on Dask collections (issue #7).
+
+Oracles: the in-memory LinearSoftmaxLoss and SoftmaxRegression on the same
+data (the Dask path must reproduce them), scikit-learn's log_loss for the
+loss value, and NumPy finite differences are not needed: the in-memory
+values are themselves tested against PyTorch/scikit-learn in tests/losses
+and tests/models.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.metrics import log_loss  # noqa: E402
+
+from softmaxkit import SoftmaxRegression  # noqa: E402
+from softmaxkit.distributed import DaskDataTerm, read_parquet_dataset  # noqa: E402
+from softmaxkit.losses import LinearSoftmaxLoss  # noqa: E402
+from softmaxkit.special import softmax  # noqa: E402
+
+UNEVEN = (70, 190, 45, 160, 135)  # 600 rows in uneven chunks
+N, D, K = sum(UNEVEN), 5, 4
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["threads", "processes"])
+def client(request):
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=request.param,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _data(seed=0, n=N, d=D, k=K):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    W = rng.normal(size=(d, k))
+    y = np.argmax(X @ W + rng.gumbel(size=(n, k)), axis=1)
+    s = rng.uniform(0.2, 2.0, size=n)
+    return X, y, s
+
+
+def _dask(X, y, s=None):
+    Xd = da.from_array(X, chunks=(UNEVEN, 3))  # column chunks are merged
+    yd = da.from_array(y, chunks=100)  # y chunks differ from X's
+    sd = None if s is None else da.from_array(s, chunks=250)
+    return Xd, yd, sd
+
+
+def _our_keys(client, settle=True):
+    """Keys of our tasks still held in the cluster (waiting up to 5 s for
+    releases to settle when ``settle``)."""
+    gc.collect()
+    deadline = time.monotonic() + (5.0 if settle else 0.0)
+    while True:
+        keys = [k for k in client.who_has() if any(
+            name in str(k) for name in ("softmaxkit-", "_limited", "prepare_part",
+                                        "prepare_encoded"))]
+        if not keys or time.monotonic() > deadline:
+            return keys
+        time.sleep(0.05)
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+# ------------------------------------------------------------------ data term
+@pytest.mark.parametrize("persist", [True, False], ids=["persisted", "streaming"])
+def test_term_equals_in_memory(client, persist):
+    X, y, s = _data(1)
+    rng = np.random.default_rng(2)
+    coef = rng.normal(size=K * (D + 1))
+    v = rng.normal(size=coef.size)
+    ref = LinearSoftmaxLoss(K)
+    f0, g0, hv0 = ref.gradient_hessp(coef, X, y, s)
+    with DaskDataTerm(*_dask(X, y, s), persist=persist) as term:
+        assert term.persisted is persist
+        assert (term.n_samples, term.n_features, term.n_classes) == (N, D, K)
+        assert term.n_partitions == len(UNEVEN)
+        assert term.weight_sum == pytest.approx(s.sum(), rel=1e-12)
+        f, g = term.loss_gradient(coef)
+        assert f == pytest.approx(f0, rel=1e-10)
+        assert _rel(g, g0) < 1e-10
+        assert _rel(term.hessp(coef)(v), hv0(v)) < 1e-10
+        assert term.loss(coef) == pytest.approx(f0, rel=1e-10)
+        H = term.hessian(coef)
+        assert _rel(H @ v, hv0(v)) < 1e-10
+        assert _rel(term.hess_diag(coef), np.diag(H)) < 1e-10
+        np.testing.assert_allclose(term.class_totals(), np.bincount(y, weights=s), rtol=1e-12)
+    # independent oracle for the value: scikit-learn's log loss of the probabilities
+    Wb = coef.reshape(K, D + 1)
+    P = softmax(X @ Wb[:, :D].T + Wb[:, D], axis=1)
+    assert f0 == pytest.approx(log_loss(y, P, sample_weight=s, normalize=False), rel=1e-10)
+
+
+def test_auto_persist_streams_data_larger_than_memory(client, monkeypatch):
+    """persist="auto": streams when the data exceed half the cluster's memory
+    (known up front for arrays, after the statistics pass for DataFrames)."""
+    from softmaxkit.distributed import _term
+
+    X, y, s = _data(19)
+    coef = np.random.default_rng(20).normal(size=K * (D + 1))
+    f0, g0 = LinearSoftmaxLoss(K).loss_gradient(coef, X, y, s)
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["y"], frame["s"] = y, s
+    ddf = dd.from_pandas(frame, npartitions=3)
+    inputs = {"array": _dask(X, y, s), "frame": (ddf[list("abcde")], ddf["y"], ddf["s"])}
+    for memory, persisted in ((1e3, False), (1e12, True)):
+        monkeypatch.setattr(_term, "total_memory", lambda client, m=memory: m)
+        for kind, args in inputs.items():
+            with DaskDataTerm(*args) as term:
+                assert term.persisted is persisted, kind
+                f, g = term.loss_gradient(coef)
+                assert f == pytest.approx(f0, rel=1e-10)
+                assert _rel(g, g0) < 1e-10
+    with dask.config.set({"softmaxkit.persist": False}), DaskDataTerm(*inputs["frame"]) as term:
+        assert not term.persisted
+
+
+def test_term_releases_worker_memory(client):
+    X, y, s = _data(3)
+    term = DaskDataTerm(*_dask(X, y, s), persist=True)
+    coef = np.zeros(K * (D + 1))
+    term.loss_gradient(coef)
+    hv = term.hessp(coef)
+    hv(coef + 1.0)
+    assert _our_keys(client, settle=False)  # partitions and curvature states are pinned ...
+    del hv
+    term.close()
+    assert _our_keys(client) == []  # ... and released by close()
+    with pytest.raises(RuntimeError, match="closed"):
+        term.loss_gradient(coef)
+
+
+def test_local_scheduler_same_values():
+    """No distributed client: Dask's local scheduler gives the same numbers."""
+    X, y, s = _data(4)
+    coef = np.random.default_rng(5).normal(size=K * (D + 1))
+    f0, g0 = LinearSoftmaxLoss(K).loss_gradient(coef, X, y, s)
+    for scheduler in ("sync", "threads"):
+        with dask.config.set(scheduler=scheduler):
+            for persist in (True, False):
+                with DaskDataTerm(*_dask(X, y, s), persist=persist) as term:
+                    assert term._runner.client is None
+                    f, g = term.loss_gradient(coef)
+                    assert f == pytest.approx(f0, rel=1e-10)
+                    assert _rel(g, g0) < 1e-10
+
+
+def _setenv(name, value):
+    """Set (or with None remove) an environment variable; returns the old value."""
+    import os
+
+    old = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    return old
+
+
+def _kernels_loaded():
+    import sys
+
+    return "softmaxkit._kernels" in sys.modules
+
+
+def test_compiled_kernels_in_worker_threads(client, monkeypatch):
+    """The numba cross-entropy kernels run inside the workers' threads (two
+    worker threads of one process call them at once with processes=False)
+    and give the NumPy reference values."""
+    pytest.importorskip("numba")
+    import sys
+
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # ship _setenv by value
+    X, y, s = _data(15)
+    coef = np.random.default_rng(16).normal(size=K * (D + 1))
+    v = np.random.default_rng(17).normal(size=coef.size)
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", "numpy")
+    f0, g0, hv0 = LinearSoftmaxLoss(K).gradient_hessp(coef, X, y, s)
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", "numba")  # the client process (threads cluster)
+    old = client.run(_setenv, "SOFTMAXKIT_BACKEND", "numba")  # worker processes
+    try:
+        with DaskDataTerm(*_dask(X, y, s), persist=True) as term:
+            for _ in range(3):
+                f, g = term.loss_gradient(coef)
+                assert f == pytest.approx(f0, rel=1e-10)
+                assert _rel(g, g0) < 1e-10
+            assert _rel(term.hessp(coef)(v), hv0(v)) < 1e-10
+        assert all(client.run(_kernels_loaded).values())  # the kernels did run there
+    finally:
+        for addr, value in old.items():
+            client.run(_setenv, "SOFTMAXKIT_BACKEND", value, workers=[addr])
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+# ------------------------------------------------------------------------ fit
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("penalty", ["l2", None])
+def test_fit_dask_array_equals_in_memory(client, solver, penalty):
+    X, y, s = _data(6)
+    params = dict(solver=solver, penalty=penalty, tol=1e-10)
+    ref = SoftmaxRegression(**params).fit(X, y, sample_weight=s)
+    model = SoftmaxRegression(**params).fit(*_dask(X, y, s))
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(model.classes_, ref.classes_)
+    assert model.n_features_in_ == D
+    assert model.loss_curve_[-1] == pytest.approx(ref.loss_curve_[-1], rel=1e-9)
+    assert _our_keys(client) == []  # nothing left pinned after the fit
+
+
+def test_fit_newton_cholesky_and_class_weight(client):
+    """Explicit-Hessian solver (Hessian summed on the workers) with class weights."""
+    X, y, _ = _data(7, d=3)
+    params = dict(solver="newton-cholesky", tol=1e-10, class_weight="balanced")
+    ref = SoftmaxRegression(**params).fit(X, y)
+    model = SoftmaxRegression(**params).fit(*_dask(X, y))
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    # l2 leaves a common shift of the intercepts free; compare the probabilities
+    np.testing.assert_allclose(model.predict_proba(X), ref.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+def test_fit_parquet_dataframe_equals_in_memory(client, tmp_path):
+    X, y, s = _data(8)
+    cols = [f"f{j}" for j in range(D)]
+    frame = pd.DataFrame(X, columns=cols)
+    frame["label"] = np.array(["ant", "bee", "cat", "dog"])[y]
+    frame["w"] = s
+    bounds = np.cumsum((0,) + UNEVEN)
+    for i in range(len(UNEVEN)):
+        frame.iloc[bounds[i] : bounds[i + 1]].to_parquet(tmp_path / f"part-{i:02d}.parquet")
+    Xd, yd, wd = read_parquet_dataset(tmp_path, "label", sample_weight="w")
+    assert Xd.npartitions == len(UNEVEN)
+    model = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(Xd, yd, sample_weight=wd)
+    ref = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(
+        frame[cols], frame["label"].to_numpy(), sample_weight=s
+    )
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
+    assert model.classes_.tolist() == ["ant", "bee", "cat", "dog"]
+    np.testing.assert_array_equal(model.feature_names_in_, ref.feature_names_in_)
+    # a glob gives the same dataset
+    Xg, yg = read_parquet_dataset(str(tmp_path / "part-*.parquet"), "label", features=cols)
+    assert list(Xg.columns) == cols and Xg.npartitions == len(UNEVEN)
+
+
+def test_two_distributed_fits_are_bitwise_equal(client):
+    X, y, s = _data(9)
+    a = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))
+    b = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))
+    assert a.coef_.tobytes() == b.coef_.tobytes()
+    assert a.intercept_.tobytes() == b.intercept_.tobytes()
+    assert a.loss_curve_.tobytes() == b.loss_curve_.tobytes()
+
+
+def test_labels_present_in_only_some_partitions(client):
+    X, y, _ = _data(10)
+    order = np.argsort(y, kind="stable")  # sorted labels: each chunk sees 1-2 classes
+    X, y = X[order], y[order]
+    Xd, yd, _ = _dask(X, y)
+    per_chunk = [np.unique(b).size for b in np.split(y, np.cumsum(UNEVEN)[:-1])]
+    assert min(per_chunk) == 1 and max(per_chunk) < K
+    model = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(Xd, yd)
+    ref = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(X, y)
+    np.testing.assert_array_equal(model.classes_, np.arange(K))
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    with DaskDataTerm(Xd, yd) as term:
+        np.testing.assert_array_equal(term.class_counts, np.bincount(y))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nonfinite_in_one_partition_is_a_clear_error(client, bad):
+    X, y, _ = _data(11)
+    X[UNEVEN[0] + UNEVEN[1] + 7, 2] = bad  # partition 2, its row 7
+    what = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=rf"Input X contains {what} \(partition 2, row 7"):
+        SoftmaxRegression().fit(*_dask(X, y))
+    assert _our_keys(client) == []
+
+
+def test_bad_input_errors(client):
+    X, y, s = _data(12)
+    Xd, yd, sd = _dask(X, y, s)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SoftmaxRegression().fit(Xd, da.zeros(N, chunks=100, dtype=int))
+    with pytest.raises(ValueError, match="same length"):
+        SoftmaxRegression().fit(Xd, yd[:-1])
+    s_bad = s.copy()
+    s_bad[3] = -1.0
+    with pytest.raises(ValueError, match="sample_weight must be finite and non-negative"):
+        SoftmaxRegression().fit(Xd, yd, da.from_array(s_bad, chunks=200))
+    with pytest.raises(ValueError, match="The 'C' parameter of SoftmaxRegression"):
+        SoftmaxRegression(C=-1.0).fit(Xd, yd)
+    with pytest.raises(ValueError, match="The 'persist' parameter of DaskDataTerm"):
+        DaskDataTerm(Xd, yd, persist="sometimes")
+    with pytest.raises(ValueError, match="2-D"):
+        SoftmaxRegression().fit(da.from_array(y.astype(float)), yd)
+
+
+# ----------------------------------------------------------------- prediction
+def test_lazy_predictions_equal_in_memory(client):
+    X, y, _ = _data(13)
+    ref = SoftmaxRegression(tol=1e-8).fit(X, y)
+    Xd = da.from_array(X, chunks=(UNEVEN, D))
+    for method in ("decision_function", "predict_proba", "predict_log_proba", "predict"):
+        lazy = getattr(ref, method)(Xd)
+        assert isinstance(lazy, da.Array)  # nothing computed yet
+        assert lazy.chunks[0] == UNEVEN
+        np.testing.assert_array_equal(lazy.compute(), getattr(ref, method)(X))
+    # DataFrame input, string labels, feature names checked eagerly
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    labels = np.array(["x", "y", "z", "w"])[y]
+    model = SoftmaxRegression(tol=1e-8).fit(frame, labels)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    lazy = model.predict(ddf)
+    assert hasattr(lazy, "__dask_graph__")
+    np.testing.assert_array_equal(lazy.compute(), model.predict(frame))
+    np.testing.assert_array_equal(model.predict_proba(ddf).compute(), model.predict_proba(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(ddf[list("edcba")])
+    with pytest.raises(ValueError, match="features"):
+        ref.predict(da.from_array(X[:, :3], chunks=100))
+
+
+def test_convergence_warning_passes_through(client):
+    X, y, _ = _data(14)
+    with pytest.warns(ConvergenceWarning):
+        SoftmaxRegression(solver="lbfgs", max_iter=2).fit(*_dask(X, y))
+    assert _our_keys(client) == []
+
+
+# ----------------------------------------------------------------------- CLI
+def test_cli_fit_engine_dask(client, tmp_path):
+    from softmaxkit.cli import main
+    from softmaxkit.io import load_model
+
+    X, y, _ = _data(18, d=3)
+    cols = ["u", "v", "w"]
+    frame = pd.DataFrame(X, columns=cols)
+    frame["label"] = np.array(["ant", "bee", "cat", "dog"])[y]
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(N), 3)):
+        frame.iloc[part].to_parquet(data / f"part-{i}.parquet")
+    path = tmp_path / "model.skm"
+    argv = ["fit", str(data), "--target", "label", "--engine", "dask", "--model", str(path),
+            "--solver", "newton-cg", "--test-size", "0",
+            "--scheduler", client.scheduler.address]
+    assert main(argv) == 0
+    model = load_model(path)
+    ref = SoftmaxRegression(solver="newton-cg").fit(frame[cols], frame["label"].to_numpy())
+    assert model.classes_.tolist() == ref.classes_.tolist()
+    # the command line fits at the default tol=1e-6: agreement to about that
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.predict_proba(frame[cols]), ref.predict_proba(frame[cols]),
+                               rtol=1e-4, atol=1e-6)
+    # a glob and a held-out split; the fixture's client is still the default afterwards
+    argv = ["fit", str(data / "*.parquet"), "--target", "label", "--engine", "dask",
+            "--model", str(tmp_path / "m2.skm")]
+    assert main(argv) == 0
+    assert distributed.default_client() is client
+    # errors are one line and exit code 1
+    assert main(["fit", str(data), "--target", "nope", "--engine", "dask",
+                 "--model", str(tmp_path / "m3.skm")]) == 1
+    assert not (tmp_path / "m3.skm").exists()
