@@ -2,6 +2,10 @@
 
 import os
 
+# scikit-learn's check_array_api_input only runs with SciPy's array-API mode on,
+# which must be set before SciPy is first imported; without it the check skips.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import matplotlib
 import numpy as np
 import pytest
