@@ -148,9 +148,9 @@ def linear_ce(cases, repeat):
     import softmaxkit as smk
 
     rng = np.random.default_rng(1)
-    header = (f"{'N x d x K':<22} {'ours s':>8} {'torch s':>8} {'speed vs torch':>14} "
-              f"{'ours peak extra MiB':>19} {'frac of logits':>14} {'torch est. frac':>15} "
-              f"{'max rel diff loss/dW':>20}")
+    header = (f"{'N x d x K':<18} {'ours s':>7} {'torch s':>8} {'best x':>8} {'median x':>8} "
+              f"{'ours cpu':>7} {'torch cpu':>8} {'cpu x':>7} {'peak MiB':>10} "
+              f"{'of logits':>8} {'rel diff loss/dW':>16}")
     print(header)
     print("-" * len(header))
     for N, d, K, run_torch in cases:
@@ -175,7 +175,20 @@ def _mem_available():
     return None
 
 
+def _timed(fn):
+    """(wall s, process CPU s, result) of one call."""
+    gc.collect()
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
 def _linear_case(X, W, b, y, run_torch, repeat, smk, torch, F):
+    """``repeat`` interleaved rounds (ours, then PyTorch) after one warm-up
+    call of ours; best wall time of each, the median of the per-round
+    ratios, and the ratio of the best CPU times (all threads of the process:
+    on a shared machine the CPU time is the steadier measure of work)."""
     N, d = X.shape
     K = W.shape[0]
     logits_bytes = N * K * 4
@@ -183,7 +196,7 @@ def _linear_case(X, W, b, y, run_torch, repeat, smk, torch, F):
     def ours():
         return smk.linear_cross_entropy(X, W, y, bias=b, return_grad=True)
 
-    t_ours = best_time(ours, repeat)  # kernels are compiled already
+    ours()  # warm-up: kernels compiled, BLAS started
     gc.collect()
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -193,14 +206,13 @@ def _linear_case(X, W, b, y, run_torch, repeat, smk, torch, F):
     tracemalloc.stop()
     del dX, db
     gc.collect()
-    t_torch = None
-    diff = "-"
     need = 4 * logits_bytes + (1 << 30)  # logits, log-softmax, their gradient, margin
     avail = _mem_available()
     if run_torch and avail is not None and avail < need:
         print(f"(PyTorch skipped for {N}x{d}x{K}: needs about {need / 2**30:.1f} GiB, "
               f"{avail / 2**30:.1f} GiB available)")
         run_torch = False
+    torch_run = None
     if run_torch:
         Xt = torch.from_numpy(X)
         Wt = torch.from_numpy(W)
@@ -215,20 +227,30 @@ def _linear_case(X, W, b, y, run_torch, repeat, smk, torch, F):
             loss.backward()
             return loss.detach(), Wr.grad
 
-        t0 = time.perf_counter()
-        lt, gW = torch_run()
-        t_torch = time.perf_counter() - t0
-        if repeat > 1:
-            t_torch = min(t_torch, best_time(torch_run, repeat - 1))
-        diff = (f"{abs(float(loss2) - lt.item()) / abs(lt.item()):.1e}/"
-                f"{float(np.abs(dW2 - gW.numpy()).max() / np.abs(gW.numpy()).max()):.1e}")
-        del lt, gW
-        gc.collect()
+    ours_w, ours_c, torch_w, torch_c, ratios = [], [], [], [], []
+    diff = "-"
+    for _ in range(repeat):
+        w, c, _ = _timed(ours)
+        ours_w.append(w)
+        ours_c.append(c)
+        if torch_run is not None:
+            w, c, (lt, gW) = _timed(torch_run)
+            torch_w.append(w)
+            torch_c.append(c)
+            ratios.append(torch_w[-1] / ours_w[-1])
+            diff = (f"{abs(float(loss2) - lt.item()) / abs(lt.item()):.1e}/"
+                    f"{float(np.abs(dW2 - gW.numpy()).max() / np.abs(gW.numpy()).max()):.1e}")
+            del lt, gW
     del dW2
-    print(f"{f'{N}x{d}x{K}':<22} {t_ours:8.2f} {fmt_ms(t_torch / 1e3) if t_torch else '-':>8} "
-          f"{fmt_x(t_torch, t_ours):>14} {peak / 2**20:19.1f} "
-          f"{peak / logits_bytes:14.4f} {'~2 (logits+grad)':>15} "
-          f"{diff:>20}", flush=True)
+    gc.collect()
+    t_ours = min(ours_w)
+    t_torch = min(torch_w) if torch_w else None
+    med = f"{float(np.median(ratios)):5.2f}x" if ratios else "-"
+    cpu_x = fmt_x(min(torch_c), min(ours_c)) if torch_c else "-"
+    print(f"{f'{N}x{d}x{K}':<18} {t_ours:7.2f} {t_torch if t_torch else float('nan'):8.2f} "
+          f"{fmt_x(t_torch, t_ours):>8} {med:>8} {min(ours_c):7.2f} "
+          f"{min(torch_c) if torch_c else float('nan'):8.2f} {cpu_x:>7} "
+          f"{peak / 2**20:10.1f} {peak / logits_bytes:8.4f} {diff:>16}", flush=True)
 
 
 def accuracy():
@@ -275,6 +297,24 @@ print(time.perf_counter() - t0)
 """
 
 
+_VARIANT_SNIPPET = """
+import sys, time, numpy as np
+t0 = time.perf_counter()
+import softmaxkit._kernels as k
+t1 = time.perf_counter()
+dt = np.dtype(sys.argv[1]); fn = sys.argv[2]
+x = np.ones((4, 5), dt)
+if fn == "family":
+    k.softmax(x)
+elif fn == "ce_labels":
+    k.cross_entropy(x, np.zeros(4, np.intp))
+else:
+    k.cross_entropy(x, np.full((4, 5), 0.2, dt))
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
 def compile_cost():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
@@ -283,9 +323,22 @@ def compile_cost():
             r = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env,
                                capture_output=True, text=True, check=True)
             out.append(float(r.stdout.strip().splitlines()[-1]))
-    print(f"first call of all kernels (8 signatures: 2 dtypes x softmax-family, CE labels, "
-          f"CE probabilities), including the numba import:\n"
+    print(f"first call of all kernels (6 compiled signatures: 2 dtypes x softmax-family, "
+          f"CE labels, CE probabilities), including the numba import:\n"
           f"  cold cache: {out[0]:.1f} s   warm cache: {out[1]:.2f} s")
+    print("first call of ONE variant in a fresh process (import of softmaxkit._kernels and "
+          "numba / first call), cold cache, then warm:")
+    for dt in ("float32", "float64"):
+        for fn in ("family", "ce_labels", "ce_probs"):
+            cells = []
+            with tempfile.TemporaryDirectory() as tmp:
+                env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+                for _ in range(2):
+                    r = subprocess.run([sys.executable, "-c", _VARIANT_SNIPPET, dt, fn],
+                                       env=env, capture_output=True, text=True, check=True)
+                    imp, call = map(float, r.stdout.strip().splitlines()[-1].split())
+                    cells.append(f"{imp:.2f} / {call:.2f} s")
+            print(f"  {dt:<8} {fn:<10} cold: {cells[0]}   warm: {cells[1]}", flush=True)
 
 
 def main(argv=None):
@@ -324,8 +377,9 @@ def main(argv=None):
               f"{repeat}; NumPy reference and SciPy: best of {ref_repeat})\n")
         primitives(shapes, (np.float32, np.float64), repeat, ref_repeat, T)
     if "linear" in sections:
-        print("\n## linear_cross_entropy, float32, one run each (default chunk_size)\n")
-        linear_ce(cases, 1)
+        print(f"\n## linear_cross_entropy, float32, {repeat} interleaved rounds (default "
+              "chunk_size)\n")
+        linear_ce(cases, repeat)
     if "compile" in sections:
         print("\n## compile cost\n")
         compile_cost()

@@ -177,3 +177,92 @@ def test_validation_messages(kwargs, exc, match):
     X, W, target = args.pop("X"), args.pop("W"), args.pop("target")
     with pytest.raises(exc, match=match):
         smk.linear_cross_entropy(X, W, target, **args)
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Force the multi-threaded block loop on small problems (3 threads)."""
+    import softmaxkit.losses._fused as fused
+
+    monkeypatch.setattr(fused, "_SMALL_GEMM", 0)
+    monkeypatch.setattr(fused, "_n_threads", lambda: 3)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("mode", ["numpy", "numba"])
+def test_threaded_blocks_match_torch(dt, kind, mode, threaded, monkeypatch):
+    """Blocks taken by several threads (the row core serial in each, dW and
+    dbias summed in block order) give PyTorch's loss and gradients, with the
+    NumPy row core and with the compiled one (in place, serial)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", mode)
+    F = torch.nn.functional
+    X, W, b, y, P, w = _problem(dt, N=203, d=16, K=30, seed=5)
+    target = y.copy() if kind == "labels" else P
+    kw = dict(weight=w, label_smoothing=0.05)
+    tkw = dict(kw)
+    if kind == "labels":
+        target[::7] = -100
+        kw["ignore_index"] = tkw["ignore_index"] = -100
+    loss, (dX, dW, db) = smk.linear_cross_entropy(X, W, target, bias=b, return_grad=True,
+                                                  chunk_size=9, **kw)
+    Xt = torch.tensor(X, requires_grad=True)
+    Wt = torch.tensor(W, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    lt = F.cross_entropy(Xt @ Wt.T + bt, torch.tensor(target), weight=torch.tensor(w),
+                         label_smoothing=0.05, **{k: v for k, v in tkw.items()
+                                                  if k == "ignore_index"})
+    lt.backward()
+    tol = dict(rtol=1e-5, atol=1e-6) if dt == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(loss, lt.item(), **tol)
+    np.testing.assert_allclose(dX, Xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(dW, Wt.grad.numpy(), **tol)
+    np.testing.assert_allclose(db, bt.grad.numpy(), **tol)
+
+
+def test_threaded_linear_ce_sum_with_sample_weights(threaded):
+    X, W, b, y, P, w = _problem(np.float64, N=101, d=10, K=7, seed=2)
+    s = np.random.default_rng(4).uniform(0, 3, 101)
+    Z = X @ W.T + b
+    _, _, Gr = _ce_rows(np.ascontiguousarray(Z), y.astype(np.intp))
+    Gs = Gr * s[:, None]
+    total, dW, db = _linear_ce_sum(X, W, b, y.astype(np.intp), s, True, chunk_size=8)
+    np.testing.assert_allclose(total, np.sum(s * smk.cross_entropy(Z, y, reduction="none")),
+                               rtol=1e-12)
+    np.testing.assert_allclose(dW, Gs.T @ X, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(db, Gs.sum(axis=0), rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("fail_at", [1, 4])
+def test_threaded_error_in_a_worker_is_raised(threaded, monkeypatch, fail_at):
+    """An exception in one block's worker reaches the caller, and the threads
+    waiting for their turn to add to dW are released (no hang)."""
+    import softmaxkit.losses._fused as fused
+
+    real = fused._ce_block
+    calls = []
+
+    def boom(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise RuntimeError("row core failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused, "_ce_block", boom)
+    X, W, b, y, P, w = _problem(np.float64, N=50)
+    with pytest.raises(RuntimeError, match="row core failed"):
+        smk.linear_cross_entropy(X, W, y, return_grad=True, chunk_size=5)
+
+
+def test_threaded_results_are_bitwise_reproducible(threaded, monkeypatch):
+    """dW and dbias are summed in block order whichever thread ran a block."""
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", "numba")
+    X, W, b, y, P, w = _problem(np.float32, N=400, d=24, K=40, seed=7)
+    runs = [smk.linear_cross_entropy(X, W, y, bias=b, return_grad=True, chunk_size=3)
+            for _ in range(4)]
+    for loss, (dX, dW, db) in runs[1:]:
+        assert loss == runs[0][0]
+        np.testing.assert_array_equal(dX, runs[0][1][0])
+        np.testing.assert_array_equal(dW, runs[0][1][1])
+        np.testing.assert_array_equal(db, runs[0][1][2])

@@ -216,13 +216,17 @@ def logsumexp(x):
 
 
 def cross_entropy(z, target, weight=None, ignore_index=None, label_smoothing=0.0,
-                  need_grad=True, *, overwrite_z=False):
+                  need_grad=True, *, overwrite_z=False, serial=False):
     """Compiled twin of ``softmaxkit.losses._cross_entropy._ce_rows``.
 
     ``overwrite_z=True`` (an extension used by ``linear_cross_entropy``) writes
-    the gradient into ``z`` itself (C-contiguous, writeable) and returns it.
+    the gradient into ``z`` itself (C-contiguous, writeable) and returns it;
+    ``serial=True`` runs in the calling thread only (its caller runs blocks
+    in several threads).
     """
-    if overwrite_z and need_grad and z.flags.c_contiguous and z.flags.writeable:
+    inplace = bool(overwrite_z and need_grad and z.flags.c_contiguous and z.flags.writeable
+                   and z.ndim == 2)
+    if inplace:
         grad = z
     else:
         z = _rows(z)
@@ -237,17 +241,17 @@ def cross_entropy(z, target, weight=None, ignore_index=None, label_smoothing=0.0
     eps = float(label_smoothing)
     need = bool(need_grad)
     target = np.asarray(target)
-    tasks = _row_tasks(n, K)
+    tasks = [(0, n)] if serial else _row_tasks(n, K)
     if target.ndim == 1:
         y = np.array(target, dtype=np.intp, order="C")
         has_ignore = ignore_index is not None
         ign = int(ignore_index) if has_ignore else 0
         wtot = float(np.sum(w, dtype=np.float64))
         _run_tasks(ce_labels, [(z, y, w, wtot, ign, has_ignore, eps, loss, wsum, grad, need,
-                                lo, hi) for lo, hi in tasks])
+                                inplace, lo, hi) for lo, hi in tasks])
     else:
         t = np.array(target, dtype=dt, order="C")
-        _run_tasks(ce_probs, [(z, t, w, eps, loss, wsum, grad, need, lo, hi)
+        _run_tasks(ce_probs, [(z, t, w, eps, loss, wsum, grad, need, inplace, lo, hi)
                               for lo, hi in tasks])
     return loss, wsum, (grad if need_grad else None)
 

@@ -48,6 +48,47 @@ def _pass_labels(z, g, i, m, w, store):
 
 
 @njit(fastmath={"reassoc", "nsz"}, **_OPTS)
+def _pass_labels_inplace(z, i, m, w):
+    """``_pass_labels`` storing the exponentials over ``z`` itself.
+
+    A separate function, not ``_pass_labels(z, z, ...)``: with two array
+    arguments that overlap, LLVM's runtime alias check sends the loop to its
+    scalar version (about 4x slower); ``z[i, j] = f(z[i, j])`` vectorises."""
+    acc_hi = 0
+    acc_lo = 0.0
+    s2 = 0.0
+    for j in range(z.shape[1]):
+        s, err, e = shift_exp(z[i, j], m)
+        z[i, j] = e
+        eh, el = split_sum_term(e)
+        acc_hi += 0 if s == 0 else eh
+        acc_lo += 0.0 if s == 0 else el
+        wj = np.float64(w[j])
+        s2 += 0.0 if wj == 0 else -wj * np.float64(s)
+    return np.float64(acc_hi) * _UNFIX + acc_lo, s2
+
+
+@njit(fastmath={"reassoc", "nsz"}, **_OPTS)
+def _pass_probs_inplace(z, t, i, m, w, c1, c0):
+    """``_pass_probs`` storing the exponentials over ``z`` (see
+    ``_pass_labels_inplace``)."""
+    acc_hi = 0
+    acc_lo = 0.0
+    C = 0.0
+    s2 = 0.0
+    for j in range(z.shape[1]):
+        s, err, e = shift_exp(z[i, j], m)
+        z[i, j] = e
+        eh, el = split_sum_term(e)
+        acc_hi += 0 if s == 0 else eh
+        acc_lo += 0.0 if s == 0 else el
+        a = np.float64(w[j]) * (c1 * np.float64(t[i, j]) + c0)
+        C += a
+        s2 += 0.0 if a == 0 else -a * np.float64(s)
+    return np.float64(acc_hi) * _UNFIX + acc_lo, C, s2
+
+
+@njit(fastmath={"reassoc", "nsz"}, **_OPTS)
 def _pass_probs(z, t, g, i, m, w, c1, c0, store):
     """As ``_pass_labels`` for probability targets: a_j = w_j (c1 t_j + c0);
     returns (acc, C, S2) with S2 = sum_{a_j != 0} a_j (m - z_j)."""
@@ -114,7 +155,8 @@ def _nonfinite_row(z, i, m, coef, g, need_grad):
 
 
 @njit(cache=True, **_OPTS)
-def ce_labels(z, y, w, wtot, ignore, has_ignore, eps, loss, wsum, grad, need_grad, lo, hi):
+def ce_labels(z, y, w, wtot, ignore, has_ignore, eps, loss, wsum, grad, need_grad, inplace,
+              lo, hi):
     """Cross-entropy rows ``lo:hi`` for integer labels ``y`` (module docstring).
 
     ``w`` holds the class weights (ones when there are none) and ``wtot`` their
@@ -148,7 +190,10 @@ def ce_labels(z, y, w, wtot, ignore, has_ignore, eps, loss, wsum, grad, need_gra
         # read everything needed from row i of z before the pass: grad may be z
         cnt = _count_max(z, i, 0, K, m)
         dy = np.float64(m) - np.float64(z[i, yi])
-        acc, s2 = _pass_labels(z, grad, i, m, w, need_grad)
+        if inplace:
+            acc, s2 = _pass_labels_inplace(z, i, m, w)
+        else:
+            acc, s2 = _pass_labels(z, grad, i, m, w, need_grad)
         rest = acc + (cnt - 1)
         L = math.log1p(rest)
         li = C * L
@@ -162,8 +207,9 @@ def ce_labels(z, y, w, wtot, ignore, has_ignore, eps, loss, wsum, grad, need_gra
 
 
 @njit(cache=True, **_OPTS)
-def ce_probs(z, t, w, eps, loss, wsum, grad, need_grad, lo, hi):
-    """Cross-entropy rows ``lo:hi`` for probability targets ``t``."""
+def ce_probs(z, t, w, eps, loss, wsum, grad, need_grad, inplace, lo, hi):
+    """Cross-entropy rows ``lo:hi`` for probability targets ``t`` (``inplace``:
+    ``grad`` is ``z``, as in ``ce_labels``)."""
     K = z.shape[1]
     c1 = 1.0 - eps
     c0 = eps / K if K > 0 else 0.0
@@ -180,7 +226,10 @@ def ce_probs(z, t, w, eps, loss, wsum, grad, need_grad, lo, hi):
             loss[i] = like(_nonfinite_row(z, i, m, coef, grad, need_grad), loss)
             continue
         cnt = _count_max(z, i, 0, K, m)  # before the pass: grad may be z
-        acc, C, s2 = _pass_probs(z, t, grad, i, m, w, c1, c0, need_grad)
+        if inplace:
+            acc, C, s2 = _pass_probs_inplace(z, t, i, m, w, c1, c0)
+        else:
+            acc, C, s2 = _pass_probs(z, t, grad, i, m, w, c1, c0, need_grad)
         rest = acc + (cnt - 1)
         loss[i] = like(C * math.log1p(rest) + s2, loss)
         if need_grad:
