@@ -8,6 +8,7 @@ our speed-up over the fastest scikit-learn solver.
 
     python benchmarks/bench_fit.py            # full problems (a few minutes)
     python benchmarks/bench_fit.py --quick    # small versions, for development
+    python benchmarks/bench_fit.py --backends # ours with the numba kernels vs NumPy only
 """
 
 from __future__ import annotations
@@ -94,13 +95,58 @@ def main(argv=None):
                     help="also run scikit-learn's lbfgs at our tolerance (tol=1e-6)")
     ap.add_argument("--threads", type=int, default=None,
                     help="limit BLAS/OpenMP threads of every library (threadpoolctl)")
+    ap.add_argument("--backends", action="store_true",
+                    help="time our fit with SOFTMAXKIT_BACKEND=auto (kernels) vs numpy "
+                         "(reference), interleaved, instead of the scikit-learn comparison")
     args = ap.parse_args(argv)
+    run = _run_backends if args.backends else _run
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(args.threads):
-            return _run(args)
-    return _run(args)
+            return run(args)
+    return run(args)
+
+
+def _run_backends(args):
+    """Our fit with the compiled kernels (auto) and with the NumPy reference,
+    alternating so that the machine's load hits both alike; best of --repeat."""
+    from softmaxkit import SoftmaxRegression
+
+    print(f"numpy {np.__version__}, threads {args.threads or 'default'}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    old = os.environ.get("SOFTMAXKIT_BACKEND")
+    modes = ("auto", "numpy")
+    rows = []
+    try:
+        for name, X, y in problems(args.quick):
+            for mode in modes:  # warm-up (JIT caches) on a slice of the data
+                os.environ["SOFTMAXKIT_BACKEND"] = mode
+                SoftmaxRegression().fit(X[:2000], y[:2000])
+            best = dict.fromkeys(modes, np.inf)
+            fobj = {}
+            for _ in range(max(args.repeat, 1)):
+                for mode in modes:
+                    os.environ["SOFTMAXKIT_BACKEND"] = mode
+                    t, m, _ = timed(SoftmaxRegression, X, y, 1)
+                    best[mode] = min(best[mode], t)
+                    fobj[mode] = objective(m, X, y)
+            rows.append((name, best, fobj))
+            print(f"{name}: kernels {best['auto']:.3f} s, numpy {best['numpy']:.3f} s, "
+                  f"speed-up {best['numpy'] / best['auto']:.2f}x; objectives "
+                  f"{fobj['auto']:.6f} / {fobj['numpy']:.6f}")
+    finally:
+        if old is None:
+            os.environ.pop("SOFTMAXKIT_BACKEND", None)
+        else:
+            os.environ["SOFTMAXKIT_BACKEND"] = old
+    print("\n| problem | kernels (auto) (s) | NumPy reference (s) | speed-up | "
+          "objective kernels / numpy |")
+    print("|---|---|---|---|---|")
+    for name, best, fobj in rows:
+        print(f"| {name} | {best['auto']:.3f} | {best['numpy']:.3f} | "
+              f"{best['numpy'] / best['auto']:.2f}x | {fobj['auto']:.6f} / "
+              f"{fobj['numpy']:.6f} |")
 
 
 def _run(args):

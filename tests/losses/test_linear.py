@@ -146,3 +146,80 @@ def test_bad_input():
         lin.loss(coef, X, Y, np.ones(3))
     with pytest.raises(ValueError, match="2-D"):
         lin.loss(coef, X[0], Y)
+
+
+# ----------------------------------------------------------- blocked (large n * K) path
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_blocked_path_equals_whole_logits(monkeypatch, sparse, soft, fit_intercept):
+    from softmaxkit.losses import _linear
+
+    X, Y, s, coef = _problem(11, n=97, soft=soft)
+    K, d = 4, X.shape[1]
+    coef = coef[: K * (d + fit_intercept)]
+    if sparse:
+        X[np.abs(X) < 1.0] = 0
+        X = sp.csr_matrix(X)
+    v = np.random.default_rng(12).standard_normal(coef.size)
+    lin = LinearSoftmaxLoss(K, fit_intercept)
+    f0, g0, hv0 = lin.gradient_hessp(coef, X, Y, s)
+    h0 = hv0(v)
+    l0 = lin.loss(coef, X, Y, s)
+    # 10 rows of float64 logits per block: 10 blocks, the last one short
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 10 * K * 8)
+    assert lin._block_rows(X) == 10
+    f1, g1, hv1 = lin.gradient_hessp(coef, X, Y, s)
+    assert f1 == pytest.approx(f0, rel=1e-13)
+    assert lin.loss(coef, X, Y, s) == pytest.approx(l0, rel=1e-13)
+    np.testing.assert_allclose(g1, g0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hv1(v), h0, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lin.hessp(coef, X, Y, s, v), h0, rtol=1e-12, atol=1e-12)
+    # the diagonal and the explicit Hessian of the blocked state agree too
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 1 << 40)
+    st0 = lin._state_at(coef, X, Y, s)
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 10 * K * 8)
+    st1 = lin._state_at(coef, X, Y, s)
+    assert isinstance(st1, _linear._BlockedState)
+    Xsq = X.multiply(X).tocsr() if sparse else X * X
+    np.testing.assert_allclose(lin._hess_diag(st1, Xsq, X), lin._hess_diag(st0, Xsq),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lin._hessian(st1, X), lin._hessian(st0, X), rtol=1e-11,
+                               atol=1e-11)
+    np.testing.assert_allclose(lin._class_hessian(st1, X), lin._class_hessian(st0, X),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_blocked_path_bounds_peak_memory(monkeypatch):
+    import tracemalloc
+
+    from softmaxkit.losses import _linear
+
+    n, d, K = 12_000, 8, 500
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, K, n).astype(np.intp)
+    coef = rng.standard_normal(K * (d + 1)) * 0.1
+    v = rng.standard_normal(coef.size)
+    logits_bytes = n * K * 8  # 48 MB
+    lin = LinearSoftmaxLoss(K)
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 1 << 20)  # 262 rows of logits
+    lin.loss_gradient(coef[:], X[:300], y[:300])  # compile / warm up outside the trace
+    tracemalloc.start()
+    try:
+        f, g = lin.loss_gradient(coef, X, y)
+        _, peak_grad = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        hv = lin.hessp(coef, X, y, None, v)
+        _, peak_hvp = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(f) and g.shape == coef.shape and hv.shape == coef.shape
+    assert peak_grad < logits_bytes / 8
+    assert peak_hvp < logits_bytes / 8
+    # and the oracle: the same numbers as the whole-logits path
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 1 << 40)
+    f0, g0 = lin.loss_gradient(coef, X, y)
+    assert f == pytest.approx(f0, rel=1e-12)
+    np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(hv, lin.hessp(coef, X, y, None, v), rtol=1e-9, atol=1e-9)

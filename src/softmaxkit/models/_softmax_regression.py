@@ -130,7 +130,7 @@ class _LinearSoftmaxTerm:
         if self._X_sq is None:
             X = self.X
             self._X_sq = X.multiply(X).tocsr() if _is_sparse(X) else np.square(X)
-        return self._loss._hess_diag(state, self._X_sq)
+        return self._loss._hess_diag(state, self._X_sq, self.X)
 
     def hessian(self, coef):
         return self._loss._hessian(self._state_at(coef), self.X)
@@ -158,11 +158,7 @@ class _LinearSoftmaxTerm:
                     col = np.asarray(Xw.sum(axis=0), dtype=np.float64)
                     A = np.block([[A, col[:, None]], [col[None, :], np.array([[S]])]])
                 self._A = A / S
-        state = self._state_at(coef)
-        P, PS = state.probs(), state.weighted()
-        B = np.diag(np.asarray(PS.sum(axis=0), dtype=np.float64)) - np.asarray(
-            P.T @ PS, dtype=np.float64)
-        return self._A, (B + B.T) / 2
+        return self._A, self._loss._class_hessian(self._state_at(coef), self.X)
 
 
 # --------------------------------------------------------------------- penalised objective
