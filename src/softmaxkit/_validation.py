@@ -114,7 +114,9 @@ def check_scalar_param(value, param, owner, *, kind=float, low=None, high=None,
     lo = "-inf" if low is None else repr(low)
     hi = "inf" if high is None else repr(high)
     name = "an int" if kind is int else "a float"
-    expected = f"{name} in {'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open else ']'}"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open else "]"
+    expected = f"{name} in {left}{lo}, {hi}{right}"
     if allow_none:
         expected += " or None"
     ok_type = numbers.Integral if kind is int else numbers.Real
