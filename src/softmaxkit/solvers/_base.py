@@ -169,3 +169,31 @@ def _check_common(tol, max_iter, owner):
 
     check_scalar_param(tol, "tol", owner, kind=float, low=0.0)
     check_scalar_param(max_iter, "max_iter", owner, kind=int, low=0)
+
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _backtrack(fun_grad, x, d, f, slope, h=None):
+    """Armijo backtracking from ``x`` along ``d``, halving the step.
+
+    ``f`` is the current objective (including ``h(x)`` when ``h`` is given),
+    ``slope`` the predicted decrease per unit step (< 0), and ``h`` an optional
+    non-smooth term added to ``fun_grad``'s value.  Near the precision limit
+    (``-slope`` within rounding of ``f``) a step that does not increase ``f``
+    beyond rounding is accepted.
+
+    Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
+    halvings found no acceptable step.
+    """
+    t = 1.0
+    small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
+    for n_fev in range(1, 61):
+        x_new = x + t * d
+        f_new, g_new = fun_grad(x_new)
+        f_new = float(f_new) + (h(x_new) if h is not None else 0.0)
+        if np.isfinite(f_new) and (f_new <= f + 1e-4 * t * slope
+                                   or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1))):
+            return t, x_new, f_new, g_new, n_fev
+        t *= 0.5
+    return None, x, f, None, n_fev

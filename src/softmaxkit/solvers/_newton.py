@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._base import _check_common, _check_x0, _inf_norm, _Monitor
+from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
 
 __all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
 
@@ -324,18 +324,9 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
         if slope >= 0.0:
             d = -g
             slope = -float(g @ g)
-        t = 1.0
-        small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
-        for _ in range(60):
-            x_new = x + t * d
-            f_new, g_new = fun_grad(x_new)
-            n_fev += 1
-            f_new = float(f_new)
-            if np.isfinite(f_new) and (f_new <= f + 1e-4 * t * slope
-                                       or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1))):
-                break
-            t *= 0.5
-        else:
+        t, x_new, f_new, g_new, nf = _backtrack(fun_grad, x, d, f, slope)
+        n_fev += nf
+        if t is None:
             message = "the line search failed (precision limit)"
             mon.step(f, gnorm)
             break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._base import _check_common, _check_x0, _inf_norm, _Monitor
+from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
 
 __all__ = ["proximal_newton", "l1_optimality"]
 
@@ -241,18 +241,9 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
             message = "no further decrease is possible (precision limit)"
             mon.step(F, gnorm)
             break
-        t = 1.0
-        small = -delta <= 1e3 * _EPS * max(abs(F), 1.0)
-        for _ in range(60):
-            x_new = x + t * d
-            fs_new, g_new = fun_grad(x_new)
-            n_fev += 1
-            F_new = float(fs_new) + h(x_new)
-            if np.isfinite(F_new) and (F_new <= F + 1e-4 * t * delta
-                                       or (small and F_new <= F + 1e3 * _EPS * max(abs(F), 1))):
-                break
-            t *= 0.5
-        else:
+        t, x_new, F_new, g_new, nf = _backtrack(fun_grad, x, d, F, delta, h)
+        n_fev += nf
+        if t is None:
             message = "the line search failed (precision limit)"
             mon.step(F, gnorm)
             break
