@@ -9,7 +9,6 @@ from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
 
 __all__ = ["proximal_newton", "l1_optimality"]
 
-_EPS = np.finfo(np.float64).eps
 
 
 def _soft(u, t):
