@@ -10,7 +10,6 @@ from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
 __all__ = ["proximal_newton", "l1_optimality"]
 
 
-
 def _soft(u, t):
     return np.sign(u) * np.maximum(np.abs(u) - t, 0.0)
 
