@@ -48,6 +48,20 @@ def _col_sums(G):
     return np.ones(G.shape[0], dtype=G.dtype) @ G
 
 
+def _sum_blocks(terms):
+    """Sum ``(W part, b part)`` pairs over row blocks, in block order
+    (``b part`` is None without an intercept)."""
+    W = b = None
+    for Wb, bb in terms:
+        if W is None:
+            W, b = Wb, bb
+        else:
+            W = W + Wb
+            if b is not None:
+                b = b + bb
+    return W, b
+
+
 class _ProbState:
     """What a Hessian-vector product at one ``coef`` needs: the probabilities,
     pre-multiplied by the sample weights (built lazily from the gradient of the
@@ -303,23 +317,18 @@ class LinearSoftmaxLoss:
     def _hvp(self, state, X, v):
         d = X.shape[1]
         V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, X.dtype)
-        hW = hb = None
-        for _, Xb, P, PS in state.blocks(X):
-            U = np.ascontiguousarray(Xb @ V.T, dtype=X.dtype)
-            if vb is not None:
-                U += vb
-            t = np.einsum("ij,ij->i", P, U)
-            U -= t[:, None]
-            U *= PS
-            hWb = _xt_dot(Xb, U).T
-            hbb = _col_sums(U) if self.fit_intercept else None
-            if hW is None:
-                hW, hb = hWb, hbb
-            else:
-                hW = hW + hWb
-                if hb is not None:
-                    hb = hb + hbb
-        return self._pack(hW, hb)
+
+        def terms():
+            for _, Xb, P, PS in state.blocks(X):
+                U = np.ascontiguousarray(Xb @ V.T, dtype=X.dtype)
+                if vb is not None:
+                    U += vb
+                t = np.einsum("ij,ij->i", P, U)
+                U -= t[:, None]
+                U *= PS
+                yield _xt_dot(Xb, U).T, (_col_sums(U) if self.fit_intercept else None)
+
+        return self._pack(*_sum_blocks(terms()))
 
     def _hess_diag(self, state, X_sq, X=None):
         """Diagonal of the Hessian (flat, like coef) given X**2 (dense or sparse);
@@ -328,19 +337,14 @@ class LinearSoftmaxLoss:
             if isinstance(state, _BlockedState):
                 raise ValueError("_hess_diag of a blocked state needs X.")
             X = X_sq
-        dW = db = None
-        for rows, _, P, PS in state.blocks(X):
-            Xb_sq = X_sq if rows == slice(None) else X_sq[rows]
-            C = PS * (1 - P)
-            dWb = _xt_dot(Xb_sq, C).T
-            dbb = _col_sums(C) if self.fit_intercept else None
-            if dW is None:
-                dW, db = dWb, dbb
-            else:
-                dW = dW + dWb
-                if db is not None:
-                    db = db + dbb
-        return self._pack(dW, db)
+
+        def terms():
+            for rows, _, P, PS in state.blocks(X):
+                Xb_sq = X_sq if rows == slice(None) else X_sq[rows]
+                C = PS * (1 - P)
+                yield _xt_dot(Xb_sq, C).T, (_col_sums(C) if self.fit_intercept else None)
+
+        return self._pack(*_sum_blocks(terms()))
 
     def _class_hessian(self, state, X):
         """``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` (K, K), float64."""
