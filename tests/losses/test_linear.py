@@ -80,6 +80,36 @@ def test_gradient_and_hvp_match_torch_autograd(soft, fit_intercept):
         np.testing.assert_allclose(hv(v), hv_ref.numpy(), rtol=1e-10, atol=1e-11)
 
 
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_explicit_hessian_matches_torch(soft, fit_intercept):
+    """The syrk-based explicit Hessian (float64 and float32 products) against
+    torch.autograd.functional.hessian."""
+    torch = pytest.importorskip("torch")
+    X, Y, s, coef = _problem(3, n=30, d=3, K=4, soft=soft)
+    K, d = 4, X.shape[1]
+    coef = coef[: K * (d + fit_intercept)]
+    Xt, st_ = torch.tensor(X), torch.tensor(s)
+
+    def tloss(c):
+        Wb = c.reshape(K, d + fit_intercept)
+        Z = Xt @ Wb[:, :d].T + (Wb[:, d] if fit_intercept else 0)
+        L = torch.log_softmax(Z, dim=1)
+        ce = (-(torch.tensor(Y) * L).sum(1) if soft
+              else -L[torch.arange(len(Y)), torch.tensor(Y)])
+        return (st_ * ce).sum()
+
+    H_ref = torch.autograd.functional.hessian(tloss, torch.tensor(coef)).numpy()
+    lin = LinearSoftmaxLoss(K, fit_intercept)
+    state = lin._state_at(coef, X, Y, s)
+    H = lin._hessian(state, X)
+    assert H.dtype == np.float64
+    np.testing.assert_allclose(H, H_ref, rtol=1e-10, atol=1e-11 * np.abs(H_ref).max())
+    np.testing.assert_array_equal(H, H.T)
+    H32 = lin._hessian(state, X, np.float32)
+    np.testing.assert_allclose(H32, H_ref, rtol=1e-5, atol=1e-6 * np.abs(H_ref).max())
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_sparse_equals_dense(fmt):
     X, Y, s, coef = _problem(3, n=60, d=7)

@@ -364,3 +364,39 @@ def test_blocked_logits_path_reaches_scikit_learns_optimum(monkeypatch, solver, 
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
     f_ours = objective(ours.coef_, ours.intercept_, X, y, C=0.5)
     assert f_ours <= objective(ref.coef_, ref.intercept_, X, y, C=0.5) + 1e-9
+
+
+@pytest.mark.parametrize("penalty", ["l2", None])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_explicit_hessian_preconditioner_reaches_scikit_learns_optimum(monkeypatch, penalty,
+                                                                       fit_intercept):
+    """Newton-CG switches to the explicit (float32) Hessian as preconditioner after
+    expensive Newton steps; force it from the second step on (and refreshed at every
+    step) and the optimum must not move."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=300, d=5, K=4, seed=29, scale=3.0)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    calls = []
+    orig = mod._PenalizedObjective._hess_precond
+
+    def spy(self, x):
+        minv = orig(self, x)
+        calls.append(minv is not None)
+        return minv
+
+    monkeypatch.setattr(mod._PenalizedObjective, "_hess_precond", spy)
+    monkeypatch.setattr(mod, "_HESS_PRECOND_CG", 0)
+    monkeypatch.setattr(mod, "_TINY_WORK", 0)
+    ours = SoftmaxRegression(penalty=penalty, C=0.5, fit_intercept=fit_intercept,
+                             solver="newton-cg", tol=1e-10).fit(X, y, sample_weight=sw)
+    assert len(calls) >= 2 and all(calls)
+    if penalty is None:
+        ref = SoftmaxRegression(penalty=None, fit_intercept=fit_intercept,
+                                solver="newton-cholesky", tol=1e-12).fit(X, y, sw)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-7)
+        return
+    ref = _sk(0.5, fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    f_ours = objective(ours.coef_, ours.intercept_, X, y, sw, C=0.5)
+    assert f_ours <= objective(ref.coef_, ref.intercept_, X, y, sw, C=0.5) + 1e-9

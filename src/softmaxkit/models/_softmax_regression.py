@@ -6,6 +6,7 @@ import contextlib
 import warnings
 
 import numpy as np
+import scipy.linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -38,6 +39,14 @@ _PENALTIES = ("l2", "l1", "elasticnet", None)
 _CHOLESKY_MAX_WORK = 100      # (d + 1) * (K + 1) at most: Newton-Cholesky for tiny problems
 _EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
 _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T X up to this d
+# Newton-CG switches from the Kronecker preconditioner to the explicit Hessian (float32
+# products, Cholesky) once a Newton step took more than _HESS_PRECOND_CG CG steps, when
+# the problem has at most _HESS_PRECOND_MAX parameters and n (K m)^2 <= _HESS_PRECOND_WORK
+# (a Hessian then costs about as much as a few dozen Hessian-vector products: on digits
+# it replaces ~250 CG steps of the last four Newton steps by ~12)
+_HESS_PRECOND_CG = 12
+_HESS_PRECOND_MAX = 1000
+_HESS_PRECOND_WORK = 2e9
 
 
 # problems with n_samples * n_params below this are solved 1000x below tol (an
@@ -132,8 +141,8 @@ class _LinearSoftmaxTerm:
             self._X_sq = X.multiply(X).tocsr() if _is_sparse(X) else np.square(X)
         return self._loss._hess_diag(state, self._X_sq, self.X)
 
-    def hessian(self, coef):
-        return self._loss._hessian(self._state_at(coef), self.X)
+    def hessian(self, coef, dtype=np.float64):
+        return self._loss._hessian(self._state_at(coef), self.X, dtype)
 
     def kron_factors(self, coef):
         """Factors of the Kronecker approximation ``H ~ A (x) B`` of the Hessian:
@@ -206,6 +215,9 @@ class _PenalizedObjective:
         self.l1_weights = l1 * self._mask
         self.n_params = self._mask.size
         self._A_eig = None
+        self._n_hv = 0       # Hessian-vector products so far ...
+        self._hv_mark = 0    # ... and at the last preconditioner request
+        self._hess_minv = None
 
     # parametrisation
     def expand(self, x):
@@ -235,6 +247,7 @@ class _PenalizedObjective:
         S, l2vec, m, ref = self.S, self._l2vec, self.m, self.reference
 
         def hv(v):
+            self._n_hv += 1
             full = np.concatenate([np.zeros(m), v]) if ref else v
             out = np.asarray(hv_term(full), dtype=np.float64)
             if ref:
@@ -250,9 +263,52 @@ class _PenalizedObjective:
         return hasattr(self.term, "kron_factors") or hasattr(self.term, "hess_diag")
 
     def precond(self, x):
+        used = self._n_hv - self._hv_mark
+        self._hv_mark = self._n_hv
+        if used > _HESS_PRECOND_CG and self._hess_precond_ok():
+            self._hess_minv = self._hess_precond(x) or self._hess_minv
+        if self._hess_minv is not None:
+            # kept while the Newton steps stay cheap: refreshed when they are not
+            return self._hess_minv
         if hasattr(self.term, "kron_factors"):
             return self._kron_precond(x)
         return self._jacobi_precond(x)
+
+    def _hess_precond_ok(self):
+        X = getattr(self.term, "X", None)
+        return (X is not None and not _is_sparse(X) and hasattr(self.term, "hessian")
+                and self.n_params <= _HESS_PRECOND_MAX
+                and X.shape[0] * float(self.n_coef) ** 2 <= _HESS_PRECOND_WORK)
+
+    def _hess_precond(self, x):
+        """Inverse of the explicit Hessian at ``x`` (products in float32, so a small
+        diagonal shift keeps it positive definite), or None if it is not."""
+        H = np.asarray(self.term.hessian(self.expand(x), np.float32), dtype=np.float64)
+        if self.reference:
+            H = H[self.m:, self.m:]
+        H /= self.S
+        H[np.diag_indices_from(H)] += self._l2vec
+        diag = np.diag_indices_from(H)
+        scale = max(float(np.max(H[diag])), 1e-300)
+        added = 0.0
+        for shift in (1e-7, 1e-5, 1e-3):
+            H[diag] += shift * scale - added
+            added = shift * scale
+            c, info = scipy.linalg.lapack.dpotrf(H, lower=0, overwrite_a=0)
+            if info == 0:
+                break
+        else:
+            return None
+        inv, info = scipy.linalg.lapack.dpotri(c, lower=0, overwrite_c=1)
+        if info != 0:
+            return None
+        lower = np.tril_indices(len(inv), -1)
+        inv[lower] = inv.T[lower]
+
+        def minv(r):
+            return inv @ r
+
+        return minv
 
     def _kron_precond(self, x):
         """Inverse of ``M = A (x) B / S + l2 I`` (A over features, B over classes)."""
