@@ -400,3 +400,49 @@ def test_explicit_hessian_preconditioner_reaches_scikit_learns_optimum(monkeypat
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
     f_ours = objective(ours.coef_, ours.intercept_, X, y, sw, C=0.5)
     assert f_ours <= objective(ref.coef_, ref.intercept_, X, y, sw, C=0.5) + 1e-9
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypatch, weighted):
+    """Forced from the second Newton step on, with the blocks estimated on a subset of
+    the rows (the path of large dense problems), the optimum must not move; the
+    iterates stay centred over the classes."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=400, d=5, K=4, seed=31, scale=3.0)
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted else None
+    built = []
+    orig = mod._LinearSoftmaxTerm.class_blocks
+
+    def spy(self, coef, max_rows):
+        built.append(max_rows)
+        return orig(self, coef, max_rows)
+
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "class_blocks", spy)
+    monkeypatch.setattr(mod, "_HESS_PRECOND_MAX", 0)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_MIN_ROWS", 20)
+    monkeypatch.setattr(mod, "_TINY_WORK", 0)
+    ours = SoftmaxRegression(C=0.5, solver="newton-cg", tol=1e-10).fit(X, y, sw)
+    assert built and all(r < len(y) for r in built)  # a subset of the rows
+    ref = _sk(0.5).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    f_ours = objective(ours.coef_, ours.intercept_, X, y, sw, C=0.5)
+    assert f_ours <= objective(ref.coef_, ref.intercept_, X, y, sw, C=0.5) + 1e-9
+    np.testing.assert_allclose(ours.coef_.sum(axis=0), 0, atol=1e-12)
+
+
+def test_soft_targets_are_renormalised_and_warm_start_is_centred():
+    """Soft targets within the validation tolerance of 1 are rescaled to sum to 1 (so
+    the gradient sums to 0 over the classes); an uncentred warm start is centred."""
+    X, y = _synthetic(n=200, d=4, K=3, seed=5)
+    Y = np.eye(3)[y] * (1 + 5e-7)
+    ours = SoftmaxRegression(tol=1e-10).fit(X, Y)
+    ref = SoftmaxRegression(tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-9)
+    warm = SoftmaxRegression(tol=1e-10, warm_start=True)
+    warm.coef_ = ref.coef_ + 5.0
+    warm.intercept_ = ref.intercept_ - 3.0
+    warm.fit(X, y)
+    np.testing.assert_allclose(warm.coef_, ref.coef_, atol=1e-8)
+    assert warm.n_iter_ <= 2
