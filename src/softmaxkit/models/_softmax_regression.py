@@ -491,7 +491,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Whether to fit the intercepts ``b`` (shape (n_classes,)).
     solver : {"auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton"}, default="auto"
         ``"newton-cg"``: trust-region Newton with Steihaug conjugate gradients on
-        exact Hessian-vector products (Jacobi preconditioned); ``"newton-cholesky"``:
+        exact Hessian-vector products, preconditioned by a Kronecker (features x
+        classes) approximation of the Hessian and, after a Newton step that needed
+        many CG steps, by the explicit Hessian (small problems) or its per-class
+        diagonal blocks (dense X); ``"newton-cholesky"``:
         Newton with the explicit Hessian; ``"lbfgs"``: limited-memory BFGS;
         ``"prox-newton"``: proximal Newton (the only one for ``"l1"`` and
         ``"elasticnet"``; it accepts ``"l2"`` and None too).  ``"auto"`` picks
