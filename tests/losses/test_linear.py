@@ -220,6 +220,40 @@ def test_blocked_path_equals_whole_logits(monkeypatch, sparse, soft, fit_interce
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("soft", [False, True])
+def test_class_blocked_gradient_for_very_many_classes(monkeypatch, sparse, soft):
+    """When even a few rows over all K classes exceed the fused path's block budget,
+    loss and gradient go through its class-blocked path (with its own row count)
+    and still equal the whole-logits computation."""
+    from softmaxkit.losses import _fused, _linear
+
+    X, Y, s, coef = _problem(13, n=70, K=7, soft=soft)
+    K = 7
+    if sparse:
+        X[np.abs(X) < 1.0] = 0
+        X = sp.csr_matrix(X)
+    lin = LinearSoftmaxLoss(K, True)
+    f0, g0 = lin.loss_gradient(coef, X, Y, s)
+    seen = []
+    orig = _fused._class_pass
+
+    def spy(*args):
+        seen.append(args[-2])  # rows per block
+        return orig(*args)
+
+    monkeypatch.setattr(_fused, "_class_pass", spy)
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 10 * K * 8)
+    monkeypatch.setattr(_fused, "_MAX_BLOCK_BYTES", 3 * K * 8)  # < 64 rows x K
+    monkeypatch.setattr(_fused, "_CLASS_BLOCK_BYTES", 16 * 3 * 8)  # 3 classes x 16 rows
+    monkeypatch.setattr(_fused, "_CLASS_ROWS", 16)
+    f1, g1 = lin.loss_gradient(coef, X, Y, s)
+    assert lin.loss(coef, X, Y, s) == pytest.approx(f0, rel=1e-13)
+    assert seen and seen[0] == 16
+    assert f1 == pytest.approx(f0, rel=1e-13)
+    np.testing.assert_allclose(g1, g0, rtol=1e-12, atol=1e-12)
+
+
 def test_blocked_path_bounds_peak_memory(monkeypatch):
     import tracemalloc
 

@@ -284,6 +284,17 @@ class LinearSoftmaxLoss:
             return None
         return max(1, _MAX_LOGIT_BYTES // per_row)
 
+    def _fused_rows(self, X, rows):
+        """The ``chunk_size`` for ``_linear_ce_sum``: ``rows``, unless K is so large
+        that it takes its class-blocked path, which then picks its own rows (few rows
+        over all K classes would leave BLAS far from its peak)."""
+        from ._fused import _use_class_blocks
+
+        if _use_class_blocks(X.shape[0], self.n_classes, None, None,
+                             np.dtype(X.dtype).itemsize):
+            return None
+        return rows
+
     def _loss_grad_state(self, coef, X, Y, s):
         """(value, flat gradient in X's dtype, state for Hessian products)."""
         rows = self._block_rows(X)
@@ -292,7 +303,8 @@ class LinearSoftmaxLoss:
 
             W, b = self._split(coef, X.shape[1], X.dtype)
             W = np.ascontiguousarray(W)
-            value, gW, gb = _linear_ce_sum(X, W, b, Y, s, True, chunk_size=rows)
+            value, gW, gb = _linear_ce_sum(X, W, b, Y, s, True,
+                                           chunk_size=self._fused_rows(X, rows))
             grad = self._pack(gW, None if gb is None else gb.astype(X.dtype))
             return value, grad, _BlockedState(W, b, Y, s, rows)
         Z = self._logits(coef, X)
@@ -417,7 +429,7 @@ class LinearSoftmaxLoss:
 
             W, b = self._split(coef, X.shape[1], X.dtype)
             return _linear_ce_sum(X, np.ascontiguousarray(W), b, Y, s, False,
-                                  chunk_size=rows)[0]
+                                  chunk_size=self._fused_rows(X, rows))[0]
         Z = self._logits(coef, X)
         fast = _dispatch.kernel("cross_entropy", Z)
         fn = _ce_rows if fast is None else fast
