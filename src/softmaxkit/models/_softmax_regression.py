@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
-from scipy.linalg.blas import ssyrk
+from scipy.linalg.blas import dtrsv, ssyrk
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -400,14 +400,13 @@ class _PenalizedObjective:
                 break
         else:
             return None
-        inv, info = scipy.linalg.lapack.dpotri(c, lower=0, overwrite_c=1)
-        if info != 0:
-            return None
-        lower = np.tril_indices(len(inv), -1)
-        inv[lower] = inv.T[lower]
+        c = np.asfortranarray(c)
 
         def minv(r):
-            return inv @ r
+            # H = U^T U: two triangular solves (cheaper than forming the inverse for
+            # the few CG steps it serves)
+            y = dtrsv(c, np.asarray(r, dtype=np.float64), trans=1)
+            return dtrsv(c, y, trans=0, overwrite_x=1)
 
         return minv
 
