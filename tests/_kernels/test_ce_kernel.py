@@ -163,3 +163,132 @@ def test_kernel_gradient_written_over_the_logits(dt, kind, nonfinite):
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
         eps = np.finfo(dt).eps
         np.testing.assert_allclose(a, b, rtol=8 * eps, atol=8 * eps)
+
+
+# --------------------------------------------------------------------------
+# float32 accuracy: the kernel evaluates in float64 and rounds once
+# --------------------------------------------------------------------------
+F32_ULP = 0.501  # max error of loss and gradient entries, ulps (see below)
+
+
+@pytest.fixture(params=["dispatch", "row_kernel"])
+def kernel_path(request, monkeypatch):
+    """Run a test on the kernel as dispatched and, for rows of at most
+    ``_narrow.NARROW_MAX`` classes (which the dispatcher may send to a
+    narrow-row kernel), also on the row kernel ``ce_labels``/``ce_probs``."""
+    if request.param == "row_kernel":
+        try:
+            from softmaxkit._kernels import _narrow
+        except ImportError:  # no narrow-row kernel: the row kernel serves all
+            return request.param
+        monkeypatch.setattr(_narrow, "NARROW_MAX", 0)
+    return request.param
+
+
+def _coefficients(z, target, weight, ignore, eps):
+    """``a_ij``: the loss is ``-sum_j a_ij log_softmax(z_i)_j`` (float64)."""
+    n, k = z.shape
+    w = np.ones(k) if weight is None else weight.astype(np.float64)
+    if target.ndim == 2:
+        return w[None, :] * ((1 - eps) * target.astype(np.float64) + eps / k)
+    A = np.broadcast_to(w * (eps / k), (n, k)).copy()
+    valid = np.ones(n, bool) if ignore is None else target != ignore
+    rows = np.flatnonzero(valid)
+    A[rows, target[rows]] += (1 - eps) * w[target[rows]]
+    A[~valid] = 0
+    return A
+
+
+def _f32_errors(z, target, weight, ignore, eps):
+    """Max ulps of the float32 kernel's loss and gradient against ``_ce_rows``
+    evaluated in long double (x87 extended where available; float64 else).
+    Gradient entries ``C softmax_j - a_j`` cancel where the two terms are
+    close, and there even the exact float64 evaluation has an error of
+    2**-53 a_j: they are measured in ulps of ``max(|g_j|, a_j)``."""
+    wide = np.longdouble
+    tl = target if target.ndim == 1 else target.astype(wide)
+    wl = None if weight is None else weight.astype(wide)
+    ex_loss, _, ex_grad = _ce_rows(z.astype(wide), tl, wl, ignore, eps, True)
+    loss, _, grad = K.cross_entropy(z, target, weight, ignore, eps, True)
+    assert loss.dtype == grad.dtype == np.float32
+    sp = np.spacing(np.abs(ex_loss).astype(np.float32)).astype(wide)
+    e_loss = np.abs(loss.astype(wide) - ex_loss) / sp
+    A = _coefficients(z, target, weight, ignore, eps).astype(wide)
+    scale = np.maximum(np.abs(ex_grad), A)
+    sp = np.spacing(scale.astype(np.float32)).astype(wide)
+    e_grad = np.abs(grad.astype(wide) - ex_grad) / sp
+    return float(e_loss.max()), float(e_grad.max())
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("eps,weighted", [(0.0, False), (0.1, True), (1.0, False)])
+@pytest.mark.parametrize("shape,scale", [((2000, 12), 4.0), ((60, 700), 8.0),
+                                          ((300, 33), 30.0)])
+def test_kernel_float32_within_half_ulp(kind, eps, weighted, shape, scale, kernel_path):
+    """Loss and gradient entries are the exact values rounded once to float32
+    (within 0.501 ulp), like the reference evaluated in float64 and rounded."""
+    n, k = shape
+    rng = np.random.default_rng(n + k)
+    z = (rng.standard_normal(shape) * scale).astype(np.float32)
+    z[0] = 1e4 + rng.standard_normal(k).astype(np.float32)  # large offset
+    z[1, : min(3, k)] = z[1].max() + 1  # tied maxima
+    z[2, 1:] = -60.0  # p_max within 1e-26 of 1: the label entry cancels
+    z[2, 0] = 0.0
+    y = rng.integers(0, k, n).astype(np.intp)
+    y[2] = 0
+    y[5] = -100
+    w = rng.uniform(0.2, 2.0, k).astype(np.float32) if weighted else None
+    if kind == "labels":
+        target, ign = y, -100
+    else:
+        target = rng.dirichlet(np.full(k, 0.3), n).astype(np.float32)
+        ign = None
+    e_loss, e_grad = _f32_errors(z, target, w, ign, eps)
+    assert e_loss <= F32_ULP, e_loss
+    assert e_grad <= F32_ULP, e_grad
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+def test_kernel_float32_gradient_written_over_the_logits_accuracy(kind):
+    """The in-place variant (linear_cross_entropy) is as accurate, and its
+    values equal the out-of-place kernel's bitwise."""
+    rng = np.random.default_rng(21)
+    z = (rng.standard_normal((64, 300)) * 5).astype(np.float32)
+    y = rng.integers(0, 300, 64).astype(np.intp)
+    target = y if kind == "labels" else rng.dirichlet(np.ones(300), 64).astype(np.float32)
+    ref = K.cross_entropy(z, target, None, None, 0.05, True)
+    zc = z.copy()
+    got = K.cross_entropy(zc, target, None, None, 0.05, True, overwrite_z=True)
+    assert got[2] is zc
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[2], ref[2])
+    wide = np.longdouble
+    tl = target if kind == "labels" else target.astype(wide)
+    _, _, ex = _ce_rows(z.astype(wide), tl, None, None, 0.05, True)
+    A = _coefficients(z, target, None, None, 0.05).astype(wide)
+    sp = np.spacing(np.maximum(np.abs(ex), A).astype(np.float32)).astype(wide)
+    assert float((np.abs(got[2].astype(wide) - ex) / sp).max()) <= F32_ULP
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+def test_kernel_float32_equals_reference_in_float64_rounded(kind, kernel_path):
+    """The float32 kernel equals the reference evaluated in float64 and
+    rounded to float32 (``_ce_rows`` on float64 logits), bitwise except on
+    near-ties (at most 1e-3 of the entries), where they are adjacent."""
+    rng = np.random.default_rng(8)
+    n, k = 500, 40
+    z = (rng.standard_normal((n, k)) * 4).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, k).astype(np.float32)
+    if kind == "labels":
+        target = rng.integers(0, k, n).astype(np.intp)
+        t64 = target
+    else:
+        target = rng.dirichlet(np.ones(k), n).astype(np.float32)
+        t64 = target.astype(np.float64)
+    got = K.cross_entropy(z, target, w, None, 0.1, True)
+    ref = _ce_rows(z.astype(np.float64), t64, w.astype(np.float64), None, 0.1, True)
+    for g, r in ((got[0], ref[0]), (got[2], ref[2])):
+        r = r.astype(np.float32)
+        differ = g != r
+        assert np.count_nonzero(differ) <= max(1, 1e-3 * g.size)
+        np.testing.assert_array_equal(np.nextafter(r[differ], g[differ]), g[differ])

@@ -26,6 +26,13 @@ numba's ``parallel=True``/``prange``, is deliberate:
 
 ``n_threads()`` is ``NUMBA_NUM_THREADS`` (numba's setting: the CPU count by
 default).
+
+Rows.  Rows of at most ``_narrow.NARROW_MAX`` (48) entries go to the
+narrow-row kernels of ``_narrow.py`` (a tile of rows transposed so that each
+SIMD lane holds one row; softmax family and cross-entropy with labels),
+longer rows to the row kernels of ``_softmax.py`` and ``_cross_entropy.py``;
+both follow the same formulas, accuracy scheme and edge-case table.  float32
+input is evaluated in float64 and rounded once.
 """
 
 from __future__ import annotations
@@ -154,7 +161,10 @@ def _family(x2, out, kind):
         for i in range(n):
             _wide_row(x2, out, i, kind, T)
         return
-    _run_tasks(family_rows, [(x2, out, kind, lo, hi) for lo, hi in _row_tasks(n, K)])
+    from . import _narrow  # rows of <= NARROW_MAX entries: several rows per SIMD vector
+
+    fn = _narrow.narrow_rows if 0 < K <= _narrow.NARROW_MAX else family_rows
+    _run_tasks(fn, [(x2, out, kind, lo, hi) for lo, hi in _row_tasks(n, K)])
 
 
 def _wide_row(x, out, i, kind, T):
@@ -247,8 +257,11 @@ def cross_entropy(z, target, weight=None, ignore_index=None, label_smoothing=0.0
         has_ignore = ignore_index is not None
         ign = int(ignore_index) if has_ignore else 0
         wtot = float(np.sum(w, dtype=np.float64))
-        _run_tasks(ce_labels, [(z, y, w, wtot, ign, has_ignore, eps, loss, wsum, grad, need,
-                                inplace, lo, hi) for lo, hi in tasks])
+        from . import _narrow  # rows of <= NARROW_MAX classes: several rows per SIMD vector
+
+        fn = _narrow.ce_labels_narrow if 0 < K <= _narrow.NARROW_MAX else ce_labels
+        _run_tasks(fn, [(z, y, w, wtot, ign, has_ignore, eps, loss, wsum, grad, need,
+                         inplace, lo, hi) for lo, hi in tasks])
     else:
         t = np.array(target, dtype=dt, order="C")
         _run_tasks(ce_probs, [(z, t, w, eps, loss, wsum, grad, need, inplace, lo, hi)

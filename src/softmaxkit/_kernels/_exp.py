@@ -30,6 +30,11 @@ finite values.
 Accuracy (tested against mpmath in tests/_kernels/test_exp.py): about 1 ulp
 over the whole range, including the subnormal range; ``exp(-inf) = 0``,
 ``exp(+inf) = +inf``, ``exp(nan) = nan``.
+
+``expneg_f64_for_f32`` is what the float32 kernels use: they evaluate in
+float64 and round once at the store, so their exp is a float64 one (for
+``x <= 0``) with a degree-8 polynomial whose relative error, 2**-37.8, is far
+below float32's 2**-24 (the float64 kernels keep the degree-13 one).
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["fexp", "fexpneg", "fmaximum", "like", "exp_array"]
+__all__ = ["fexp", "fexpneg", "fmaximum", "like", "exp_array", "expneg_f64_for_f32",
+           "exp_array_f64_for_f32"]
 
 
 # --------------------------------------------------------------------------
@@ -176,6 +182,61 @@ def expneg64(x):
 
 
 # --------------------------------------------------------------------------
+# float64 exp for results that are rounded to float32 (the float32 kernels)
+# --------------------------------------------------------------------------
+# q(r) = (exp(r) - 1 - r) / r**2 on |r| <= ln(2)/2: Chebyshev interpolant of
+# degree 6 (mpmath.chebyfit, 50 digits), so exp(r) = 1 + r (1 + r q(r)) is a
+# degree-8 polynomial (8 fused multiply-adds in Horner form) with relative
+# error 4.3e-12 (2**-37.8) against the 2**-24 of float32: the float32
+# kernels' single rounding at the store is then within 0.5 + 2**-13 ulp.
+# The reduction is one fused multiply-add, r = x - n ln2 with ln 2 rounded
+# to float64: |n| <= 1097 makes its error below 2**-43 (the two-constant
+# Cody-Waite split of the float64 exp is not needed at this precision).
+# Measured against mpmath in tests/_kernels/test_exp.py.
+_LN2_64 = 0.6931471805599453  # ln 2 rounded to float64 (error < 2**-54)
+_Q0 = 0.5
+_Q1 = 0.16666666718997508
+_Q2 = 0.041666666718980845
+_Q3 = 0.008333298483754886
+_Q4 = 0.001388885404961482
+_Q5 = 0.0001989927395864936
+_Q6 = 2.4859578222625295e-05
+
+
+@njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _expm_poly64_for32(r):
+    p = _Q6 * r + _Q5
+    p = p * r + _Q4
+    p = p * r + _Q3
+    p = p * r + _Q2
+    p = p * r + _Q1
+    p = p * r + _Q0
+    p = p * r + 1.0
+    return p * r + 1.0
+
+
+@njit(error_model="numpy", fastmath={"contract"})
+def expneg_f64_for_f32(x):
+    """exp(x) in float64 for float64 ``x <= 0`` (or -inf), accurate to about
+    2**-37 relative: enough for a result that is rounded once to float32.
+
+    As ``expneg64`` with the shorter polynomial ``_expm_poly64_for32``;
+    ``exp(-inf) = 0`` exactly, ``exp(0) = 1`` exactly, results below 2**-1022
+    (all of which round to 0 in float32) are subnormal or 0.  NaN input is
+    not supported (as for ``expneg64``, the result is then garbage; the
+    kernels call it only on ``x - max`` of rows with a finite max).
+    Branch-free: vectorises.
+    """
+    xc = _LO64 if x < _LO64 else x
+    t = xc * _LOG2E64 + _SHIFT64
+    nf = t - _SHIFT64
+    n = _f64_bits(t) - _SHIFT64_BITS
+    r = xc - nf * _LN2_64
+    e = _expm_poly64_for32(r)
+    return _bits_f64(_f64_bits(e) + ((n + 512) << 52)) * _SCALE64_DOWN
+
+
+# --------------------------------------------------------------------------
 # float32 (every constant is a float32 so nothing is promoted to float64)
 # --------------------------------------------------------------------------
 _f = np.float32
@@ -280,3 +341,11 @@ def exp_array(x, out, nonpositive):
     else:
         for i in range(x.shape[0]):
             out[i] = fexp(x[i])
+
+
+@njit(cache=True, error_model="numpy", nogil=True, fastmath={"contract"})
+def exp_array_f64_for_f32(x, out):
+    """``out[:] = expneg_f64_for_f32(x)`` for 1-D float64 arrays (tests and
+    benchmarks of the float32 kernels' exp)."""
+    for i in range(x.shape[0]):
+        out[i] = expneg_f64_for_f32(x[i])

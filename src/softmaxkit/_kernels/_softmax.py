@@ -11,8 +11,10 @@ Every function here is ``nogil``: ``softmaxkit._kernels`` runs blocks of rows
 Per row, with ``m = max(x)`` (NaN-propagating):
 
 - finite ``m``: ``rest = sum_{x_j != m} exp(x_j - m) + (count(x_j == m) - 1)``
-  accumulated in float64 (``x_j - m`` is corrected by its TwoSum rounding
-  error, as in the reference), so ``sum exp(x - m) = 1 + rest``; softmax is
+  accumulated in float64 (float64 input: ``x_j - m`` is corrected by its
+  TwoSum rounding error, as in the reference; float32 input: everything is
+  evaluated in float64 and each result rounded once to float32, see the
+  float32 section below), so ``sum exp(x - m) = 1 + rest``; softmax is
   ``exp(x - m) / (1 + rest)``, log_softmax ``(x - m) - log1p(rest)`` (no
   cancellation: both terms are <= 0), logsumexp ``m + log1p(rest)`` -- the
   same formulas as the NumPy reference in ``softmaxkit.special._softmax``;
@@ -28,7 +30,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ._exp import fexpneg, fmaximum, like
+from ._exp import expneg_f64_for_f32, fexpneg, fmaximum, like
 
 _OPTS = {"error_model": "numpy", "nogil": True}
 
@@ -94,11 +96,9 @@ def _ol_split_sum_term(e):
     return impl
 
 
-@njit(cache=True, fastmath={"reassoc", "nsz"}, **_OPTS)
-def _rest(x, i, lo, hi, m):
-    """Sum of exp(x_j - m) over x_j != m on row ``i``, columns [lo, hi), as
-    an unevaluated float64 pair ``(h, l)`` (see ``split_sum_term``; ``h`` is
-    a multiple of 2**-40, exact below 2**13)."""
+def _rest_loop64(x, i, lo, hi, m):
+    """``_rest`` of float64 ``x`` (inlined into ``_rest``, whose fast-math
+    flags it gets)."""
     acc_hi = 0
     acc_lo = 0.0
     for j in range(lo, hi):
@@ -107,6 +107,24 @@ def _rest(x, i, lo, hi, m):
         acc_hi += 0 if s == 0 else eh
         acc_lo += 0.0 if s == 0 else el
     return np.float64(acc_hi) * _UNFIX, acc_lo
+
+
+def _rest_d(x, i, lo, hi, m):  # pragma: no cover - replaced by the overload inside numba
+    raise NotImplementedError
+
+
+@overload(_rest_d, inline="always")
+def _ol_rest_d(x, i, lo, hi, m):
+    return _rest_loop32 if x.dtype == types.float32 else _rest_loop64
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"}, **_OPTS)
+def _rest(x, i, lo, hi, m):
+    """Sum of exp(x_j - m) over x_j != m on row ``i``, columns [lo, hi), as
+    an unevaluated float64 pair ``(h, l)`` (float64 ``x``: see
+    ``split_sum_term``, ``h`` is a multiple of 2**-40, exact below 2**13;
+    float32 ``x``: ``h`` is 0, see ``_rest_loop32``)."""
+    return _rest_d(x, i, lo, hi, m)
 
 
 @njit(cache=True, **_OPTS)
@@ -119,9 +137,8 @@ def _count_max(x, i, lo, hi, m):
     return cnt
 
 
-@njit(cache=True, fastmath={"reassoc", "nsz"}, **_OPTS)
-def _rest_store(x, out, i, lo, hi, m):
-    """As ``_rest``, also storing exp(x_j - m) in ``out[i, j]``."""
+def _rest_store_loop64(x, out, i, lo, hi, m):
+    """``_rest_store`` of float64 ``x`` (inlined into ``_rest_store``)."""
     acc_hi = 0
     acc_lo = 0.0
     for j in range(lo, hi):
@@ -133,17 +150,42 @@ def _rest_store(x, out, i, lo, hi, m):
     return np.float64(acc_hi) * _UNFIX, acc_lo
 
 
+def _rest_store_loop32(x, out, i, lo, hi, m):
+    """``_rest_store`` of float32 ``x``: stores nothing (``_finish``
+    recomputes the exponentials: storing them as float32 would round twice)."""
+    return _rest_d(x, i, lo, hi, m)
+
+
+def _rest_store_d(x, out, i, lo, hi, m):  # pragma: no cover - replaced inside numba
+    raise NotImplementedError
+
+
+@overload(_rest_store_d, inline="always")
+def _ol_rest_store_d(x, out, i, lo, hi, m):
+    return _rest_store_loop32 if x.dtype == types.float32 else _rest_store_loop64
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"}, **_OPTS)
+def _rest_store(x, out, i, lo, hi, m):
+    """As ``_rest``; for float64 ``x`` also stores exp(x_j - m) in ``out[i,
+    j]`` (float32: nothing is stored, ``_finish`` recomputes them)."""
+    return _rest_store_d(x, out, i, lo, hi, m)
+
+
 @njit(**_OPTS)
 def _scale(out, i, lo, hi, c):
-    for j in range(lo, hi):
-        out[i, j] = out[i, j] * c
+    outr = out[i, lo:hi]  # a view indexed from 0: see ``_softmax_store32``
+    for j in range(outr.shape[0]):
+        outr[j] = outr[j] * c
 
 
 @njit(**_OPTS)
 def _logsub(x, out, i, lo, hi, m, L):
-    for j in range(lo, hi):
-        s, err, e = shift_exp_noexp(x[i, j], m)
-        out[i, j] = (s - L) + err
+    xr = x[i, lo:hi]
+    outr = out[i, lo:hi]
+    for j in range(xr.shape[0]):
+        s, err, e = shift_exp_noexp(xr[j], m)
+        outr[j] = (s - L) + err
 
 
 @njit(**_OPTS)
@@ -154,6 +196,95 @@ def shift_exp_noexp(xj, m):
     err = (xj - (s - bv)) - (m + bv)
     err = err if err == err else like(0.0, s)
     return s, err, s
+
+
+# --------------------------------------------------------------------------
+# float32: evaluated in float64, rounded once at the store
+# --------------------------------------------------------------------------
+# For float32 x_j and max m, ``x_j - m`` in float64 is exact unless their
+# exponents are more than 29 apart; then its rounding error is at most
+# 2**-53 |x_j - m|, a relative error of at most 2**-53 * 104 in exp(x_j - m)
+# wherever that does not underflow float32 (x_j - m > -104): no TwoSum is
+# needed.  The exp is ``expneg_f64_for_f32`` (relative error 2**-37.8), the
+# sums are plain float64 sums (in any order, relative error at most K
+# 2**-53 for K entries), and every result is one float64 expression rounded
+# once to float32: within 0.5 + 2**-12 ulp of the exact value for rows of
+# up to 2**16 entries (longer rows: at most K 2**-29 ulp more in the worst
+# case), like the reference (which evaluates float32 input in float64 and
+# rounds once).  Measured: 0.50005 ulp (tests/_kernels/test_softmax_kernels.py).
+
+
+def _rest_loop32(x, i, lo, hi, m):
+    """``_rest`` of float32 ``x`` (inlined into ``_rest``, which has the
+    ``reassoc`` flag): ``(0.0, sum_{x_j != m} exp(x_j - m))``."""
+    xr = x[i, lo:hi]  # 1-D views indexed from 0: see ``_softmax_store32``
+    mm = np.float64(m)
+    acc = 0.0
+    for j in range(xr.shape[0]):
+        s = np.float64(xr[j]) - mm
+        e = expneg_f64_for_f32(s)
+        acc += 0.0 if s == 0 else e
+    return 0.0, acc
+
+
+@njit(fastmath={"contract"}, **_OPTS)
+def _softmax_store32(x, out, i, lo, hi, m, c):
+    """``out[i, j] = float32(exp(x_j - m) * c)`` (float64 ``c``), the
+    exponentials recomputed rather than stored as float32 by the sum pass
+    (that would round twice).
+
+    The loops of the float32 functions run over 1-D row views from 0: with
+    ``x[i, j]`` for ``j`` in ``range(lo, hi)`` the index might be negative as
+    far as LLVM knows (numba wraps negative indices), and the loop vectorises
+    with gathers and scatters, 3-5x slower, wherever ``lo`` is not inlined
+    as a constant."""
+    xr = x[i, lo:hi]
+    outr = out[i, lo:hi]
+    mm = np.float64(m)
+    for j in range(xr.shape[0]):
+        outr[j] = np.float32(expneg_f64_for_f32(np.float64(xr[j]) - mm) * c)
+
+
+@njit(**_OPTS)
+def _logsub32(x, out, i, lo, hi, m, L):
+    """``out[i, j] = float32((x_j - m) - L)`` in float64 (``L = log1p(rest)``)."""
+    xr = x[i, lo:hi]
+    outr = out[i, lo:hi]
+    mm = np.float64(m)
+    for j in range(xr.shape[0]):
+        outr[j] = np.float32((np.float64(xr[j]) - mm) - L)
+
+
+def _finish_softmax(x, out, i, lo, hi, m, rest):  # pragma: no cover - replaced inside numba
+    raise NotImplementedError
+
+
+@overload(_finish_softmax, inline="always")
+def _ol_finish_softmax(x, out, i, lo, hi, m, rest):
+    if x.dtype == types.float32:
+        def impl32(x, out, i, lo, hi, m, rest):
+            _softmax_store32(x, out, i, lo, hi, m, 1.0 / (1.0 + rest))
+        return impl32
+
+    def impl64(x, out, i, lo, hi, m, rest):
+        _scale(out, i, lo, hi, like(1.0 / (1.0 + rest), x))
+    return impl64
+
+
+def _finish_log(x, out, i, lo, hi, m, rest):  # pragma: no cover - replaced inside numba
+    raise NotImplementedError
+
+
+@overload(_finish_log, inline="always")
+def _ol_finish_log(x, out, i, lo, hi, m, rest):
+    if x.dtype == types.float32:
+        def impl32(x, out, i, lo, hi, m, rest):
+            _logsub32(x, out, i, lo, hi, m, math.log1p(rest))
+        return impl32
+
+    def impl64(x, out, i, lo, hi, m, rest):
+        _logsub(x, out, i, lo, hi, m, like(math.log1p(rest), x))
+    return impl64
 
 
 @njit(cache=True, **_OPTS)
@@ -185,11 +316,13 @@ def _fix_row(x, out, i, kind, m):
 
 @njit(cache=True, **_OPTS)
 def _finish(x, out, i, kind, m, rest, lo, hi):
-    """Write row ``i`` of a finite-max row on [lo, hi) (softmax: out holds exp)."""
+    """Write row ``i`` of a finite-max row on [lo, hi) (float64 softmax: out
+    holds the exponentials, stored by ``_rest_store``; float32 softmax
+    recomputes them)."""
     if kind == 0:
-        _scale(out, i, lo, hi, like(1.0 / (1.0 + rest), x))
+        _finish_softmax(x, out, i, lo, hi, m, rest)
     elif kind == 1:
-        _logsub(x, out, i, lo, hi, m, like(math.log1p(rest), x))
+        _finish_log(x, out, i, lo, hi, m, rest)
 
 
 @njit(**_OPTS)
@@ -225,9 +358,70 @@ def _lse_out(out, i, m, h, l):
         out[i, 0] = like(m + math.log1p(h + l), out)
 
 
+@njit(fastmath={"reassoc", "nsz"}, **_OPTS)
+def _rest_buf32(x, buf, i, m):
+    """``_rest_loop32`` of a whole row, also storing the float64 exponentials
+    in ``buf`` (a row of scratch: cheaper than recomputing them)."""
+    xr = x[i]
+    mm = np.float64(m)
+    acc = 0.0
+    for j in range(xr.shape[0]):
+        s = np.float64(xr[j]) - mm
+        e = expneg_f64_for_f32(s)
+        buf[j] = e
+        acc += 0.0 if s == 0 else e
+    return acc
+
+
+@njit(**_OPTS)
+def _scale_buf32(buf, out, i, c):
+    outr = out[i]
+    for j in range(outr.shape[0]):
+        outr[j] = np.float32(buf[j] * c)
+
+
+@njit(**_OPTS)
+def _row32(x, out, i, kind, buf):
+    """``_row`` for float32 ``x`` (``buf``: float64 scratch of one row)."""
+    K = x.shape[1]
+    m = _rowmax(x, i, 0, K)
+    if not np.isfinite(m):
+        _fix_row(x, out, i, kind, m)
+        return
+    if kind == 0:
+        rest = _rest_buf32(x, buf, i, m) + (_count_max(x, i, 0, K, m) - 1)
+        _scale_buf32(buf, out, i, 1.0 / (1.0 + rest))
+        return
+    h, l = _rest(x, i, 0, K, m)
+    h = h + (_count_max(x, i, 0, K, m) - 1)
+    if kind == 2:
+        _lse_out(out, i, m, h, l)
+    else:
+        _finish(x, out, i, kind, m, h + l, 0, K)
+
+
+def _rows_loop64(x, out, kind, lo, hi):
+    for i in range(lo, hi):
+        _row(x, out, i, kind)
+
+
+def _rows_loop32(x, out, kind, lo, hi):
+    buf = np.empty(x.shape[1] if kind == 0 else 0, dtype=np.float64)
+    for i in range(lo, hi):
+        _row32(x, out, i, kind, buf)
+
+
+def _rows_d(x, out, kind, lo, hi):  # pragma: no cover - replaced by the overload inside numba
+    raise NotImplementedError
+
+
+@overload(_rows_d, inline="always")
+def _ol_rows_d(x, out, kind, lo, hi):
+    return _rows_loop32 if x.dtype == types.float32 else _rows_loop64
+
+
 @njit(cache=True, **_OPTS)
 def family_rows(x, out, kind, lo, hi):
     """softmax (kind 0), log_softmax (1) or logsumexp (2, into ``out[:, 0]``)
     of the rows ``lo:hi`` of ``x``."""
-    for i in range(lo, hi):
-        _row(x, out, i, kind)
+    _rows_d(x, out, kind, lo, hi)
