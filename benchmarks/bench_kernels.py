@@ -14,6 +14,10 @@ ratios (higher "x" = softmaxkit faster):
   cross_entropy + backward, with the peak extra memory (tracemalloc for
   softmaxkit, minus the returned gradients; PyTorch estimated as the logits
   plus their gradient) as a fraction of the N x K logits;
+- the same at K = 524,288 and 1,048,576 (``--only linear_classblock``),
+  where the default settings take the class-blocked path (online logsumexp
+  over blocks of classes); PyTorch only where its logits fit in memory; peak
+  RSS increases (``/proc/self/status`` VmHWM after ``clear_refs``) for both;
 - first-call compile cost with a cold and a warm numba cache (subprocesses
   with NUMBA_CACHE_DIR set to a fresh temporary directory).
 
@@ -22,6 +26,7 @@ Usage::
     python benchmarks/bench_kernels.py           # full run (several minutes)
     python benchmarks/bench_kernels.py --quick   # small shapes, a minute
     python benchmarks/bench_kernels.py --only linear --only compile
+    python benchmarks/bench_kernels.py --only linear_classblock   # K up to 2**20
 """
 
 from __future__ import annotations
@@ -253,6 +258,171 @@ def _linear_case(X, W, b, y, run_torch, repeat, smk, torch, F):
           f"{peak / 2**20:10.1f} {peak / logits_bytes:8.4f} {diff:>16}", flush=True)
 
 
+def _rss_reset():
+    """Reset the process's peak resident set (Linux ``clear_refs``); False
+    where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss_kib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _peak_rss_delta(fn):
+    """(result, wall s, CPU s, increase of the peak RSS over the RSS before
+    the call in bytes or None)."""
+    gc.collect()
+    ok = _rss_reset()
+    before = _rss_kib("VmRSS")
+    w, c, out = _timed(fn)
+    hwm = _rss_kib("VmHWM")
+    delta = (hwm - before) * 1024 if ok and before is not None and hwm is not None else None
+    return out, w, c, delta
+
+
+def linear_classblock(cases, repeat):
+    """linear_cross_entropy where K is so large that the default settings
+    take the class-blocked path (online logsumexp over blocks of classes),
+    vs PyTorch's unfused matmul + cross_entropy + backward where its logits
+    fit in memory; peak memory as a fraction of the N x K float32 logits."""
+    import torch
+    import torch.nn.functional as F
+
+    import softmaxkit as smk
+    from softmaxkit.losses import _fused
+
+    rng = np.random.default_rng(2)
+    header = (f"{'N x d x K':<20} {'block':<11} {'ours s':>7} {'torch s':>8} {'best x':>7} "
+              f"{'ours cpu':>8} {'torch cpu':>9} {'cpu x':>6} {'ours MiB':>9} {'of logits':>9} "
+              f"{'ours RSS':>9} {'torch RSS':>9} {'rel diff loss/dW':>16}")
+    print(header)
+    print("-" * len(header))
+    for N, d, K, run_torch in cases:
+        X = rng.standard_normal((N, d)).astype(np.float32)
+        W = (rng.standard_normal((K, d)) / np.sqrt(d)).astype(np.float32)
+        b = rng.standard_normal(K).astype(np.float32) * 0.1
+        y = rng.integers(0, K, N)
+        _classblock_case(X, W, b, y, run_torch, repeat, smk, _fused, torch, F)
+        del X, W, b
+        gc.collect()
+
+
+def row_vs_class(N, d, K, repeat):
+    """Cost of the class-blocked path where the row path also runs: the same
+    call with the default (row blocks over all classes) and with
+    ``class_chunk_size`` (default block shape of that path), interleaved."""
+    import softmaxkit as smk
+    from softmaxkit.losses import _fused
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((N, d)).astype(np.float32)
+    W = (rng.standard_normal((K, d)) / np.sqrt(d)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32) * 0.1
+    y = rng.integers(0, K, N)
+    rows, kc = _fused._class_block_shape(N, K, d, None, None, 4)
+
+    def run(**kw):
+        return lambda: smk.linear_cross_entropy(X, W, y, bias=b, return_grad=True, **kw)
+
+    paths = [("rows", run()), (f"class {rows}x{kc}", run(chunk_size=rows, class_chunk_size=kc))]
+    for _, fn in paths:
+        fn()  # warm-up
+    times = {name: [] for name, _ in paths}
+    for _ in range(repeat):
+        for name, fn in paths:
+            w, c, _ = _timed(fn)
+            times[name].append((w, c))
+    (rn, rt), (cn, ct) = times.items()
+    rw, rc = min(t[0] for t in rt), min(t[1] for t in rt)
+    cw, cc = min(t[0] for t in ct), min(t[1] for t in ct)
+    print(f"{N}x{d}x{K}: {rn} {rw:.2f} s ({rc:.2f} s CPU), {cn} {cw:.2f} s ({cc:.2f} s CPU); "
+          f"class / rows: {cw / rw:.2f}x wall, {cc / rc:.2f}x CPU (best of {repeat})", flush=True)
+
+
+def _classblock_case(X, W, b, y, run_torch, repeat, smk, _fused, torch, F):
+    """One warm-up call on 64 rows, one call of ours under tracemalloc (its
+    peak minus the returned gradients) and its peak RSS increase (gradients
+    included), then ``repeat - 1`` more rounds of ours and ``repeat`` of
+    PyTorch, interleaved; best wall and CPU times."""
+    N, d = X.shape
+    K = W.shape[0]
+    logits_bytes = N * K * 4
+    if _fused._use_class_blocks(N, K, None, None, 4):
+        rows, kc = _fused._class_block_shape(N, K, d, None, None, 4)
+        block = f"{rows}x{kc}"
+    else:
+        block = "rows"
+
+    def ours():
+        return smk.linear_cross_entropy(X, W, y, bias=b, return_grad=True)
+
+    smk.linear_cross_entropy(X[:64], W, y[:64], bias=b, return_grad=True)  # warm-up
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    (loss, (dX, dW, db)), w0, c0, rss_ours = _peak_rss_delta(ours)
+    peak = tracemalloc.get_traced_memory()[1] - base - (dX.nbytes + dW.nbytes + db.nbytes)
+    tracemalloc.stop()
+    del dX, db
+    ours_w, ours_c = [w0], [c0]
+    need = int(3.5 * logits_bytes) + (1 << 30)  # measured: PyTorch's peak RSS ~3x the logits
+    avail = _mem_available()
+    if run_torch and avail is not None and avail < need:
+        print(f"(PyTorch skipped for {N}x{d}x{K}: needs about {need / 2**30:.1f} GiB, "
+              f"{avail / 2**30:.1f} GiB available)")
+        run_torch = False
+    torch_w, torch_c, rss_torch, diff = [], [], None, "-"
+    if run_torch:
+        Xt, Wt, bt, yt = (torch.from_numpy(a) for a in (X, W, b, y))
+
+        def torch_run():
+            Xr = Xt.detach().requires_grad_(True)
+            Wr = Wt.detach().requires_grad_(True)
+            br = bt.detach().requires_grad_(True)
+            lt = F.cross_entropy(Xr @ Wr.T + br, yt)
+            lt.backward()
+            return lt.detach(), Wr.grad
+
+        for r in range(repeat):
+            if r > 0:
+                w, c, _ = _timed(ours)
+                ours_w.append(w)
+                ours_c.append(c)
+            (lt, gW), w, c, rss = _peak_rss_delta(torch_run)
+            torch_w.append(w)
+            torch_c.append(c)
+            rss_torch = rss if rss_torch is None else max(rss_torch, rss or 0)
+            diff = (f"{abs(float(loss) - lt.item()) / abs(lt.item()):.1e}/"
+                    f"{float(np.abs(dW - gW.numpy()).max() / np.abs(gW.numpy()).max()):.1e}")
+            del lt, gW
+            gc.collect()
+    del dW
+    gc.collect()
+    t_ours, t_torch = min(ours_w), (min(torch_w) if torch_w else None)
+    c_ours, c_torch = min(ours_c), (min(torch_c) if torch_c else None)
+
+    def mib(v):
+        return "-" if v is None else f"{v / 2**20:9.0f}"
+
+    print(f"{f'{N}x{d}x{K}':<20} {block:<11} {t_ours:7.2f} "
+          f"{t_torch if t_torch else float('nan'):8.2f} {fmt_x(t_torch, t_ours):>7} "
+          f"{c_ours:8.2f} {c_torch if c_torch else float('nan'):9.2f} "
+          f"{fmt_x(c_torch, c_ours):>6} {peak / 2**20:9.1f} {peak / logits_bytes:9.4f} "
+          f"{mib(rss_ours):>9} {mib(rss_torch):>9} {diff:>16}", flush=True)
+
+
 def accuracy():
     """Max error (ulps of the result's dtype) of the kernels and of the NumPy
     reference against the reference evaluated in long double."""
@@ -283,6 +453,48 @@ def accuracy():
             cells.append(f"{float((np.abs(ours - exact) / sp).max()):.2f} / "
                          f"{float((np.abs(ref - exact) / sp).max()):.2f}")
             print(f"| {shape[0]} x {shape[1]} | {np.dtype(dt).name} | " + " | ".join(cells) + " |")
+    _accuracy_ce(rng)
+
+
+def _accuracy_ce(rng):
+    """Cross-entropy (labels, label_smoothing=0.1; probabilities) loss and
+    gradient of the kernel and of the reference ``_ce_rows`` against
+    ``_ce_rows`` evaluated in long double; gradient entries in ulps of
+    ``max(|g_j|, a_j)`` (``a_j`` the loss coefficient of class j: where ``C
+    softmax_j`` and ``a_j`` cancel, 2**-53 a_j is the float64 evaluation's own
+    error)."""
+    import softmaxkit._kernels as k
+    from softmaxkit.losses._cross_entropy import _ce_rows
+
+    print("\ncross-entropy, max ulps kernel / reference (`_ce_rows` in the input dtype):\n")
+    print("| shape | dtype | target | loss | gradient |")
+    print("|---|---|---|---|---|")
+    wide = np.longdouble
+    for shape in [(2000, 1024), (100000, 10)]:
+        for dt in (np.float32, np.float64):
+            x = (rng.standard_normal(shape) * 4).astype(dt)
+            n, K = shape
+            y = rng.integers(0, K, n).astype(np.intp)
+            P = rng.dirichlet(np.full(K, 0.5), n).astype(dt)
+            for tname, target, eps in (("labels", y, 0.1), ("probs", P, 0.0)):
+                tl = target if target.ndim == 1 else target.astype(wide)
+                ex_l, _, ex_g = _ce_rows(x.astype(wide), tl, None, None, eps, True)
+                if target.ndim == 1:
+                    A = np.full(shape, eps / K)
+                    A[np.arange(n), y] += 1 - eps
+                else:
+                    A = (1 - eps) * P.astype(np.float64) + eps / K
+                sp_l = np.spacing(np.abs(ex_l).astype(dt)).astype(wide)
+                sp_g = np.spacing(np.maximum(np.abs(ex_g), A).astype(dt)).astype(wide)
+                cells = []
+                for ex, sp, idx in ((ex_l, sp_l, 0), (ex_g, sp_g, 2)):
+                    ours = k.cross_entropy(x, target, None, None, eps, True)[idx]
+                    ref = with_backend("numpy", lambda x=x, t=target, e=eps: _ce_rows(
+                        x, t, None, None, e, True))()[idx]
+                    cells.append(f"{float((np.abs(ours - ex) / sp).max()):.2f} / "
+                                 f"{float((np.abs(ref - ex) / sp).max()):.2f}")
+                print(f"| {n} x {K} | {np.dtype(dt).name} | {tname} | " + " | ".join(cells)
+                      + " |", flush=True)
 
 
 _COMPILE_SNIPPET = """
@@ -346,7 +558,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small shapes, few repeats")
     ap.add_argument("--no-big-linear", action="store_true",
                     help="skip PyTorch on the N=8192, K=131072 linear_cross_entropy case")
-    ap.add_argument("--only", choices=("primitives", "linear", "compile", "accuracy"),
+    ap.add_argument("--only", choices=("primitives", "linear", "linear_classblock", "compile",
+                                       "accuracy"),
                     action="append",
                     help="run only these sections (repeatable); default: all")
     args = ap.parse_args(argv)
@@ -371,7 +584,8 @@ def main(argv=None):
         shapes = [(4096, 16384), (65536, 1024), (1_000_000, 10), (128, 262144)]
         cases = [(2048, 512, 32768, True), (8192, 256, 131072, not args.no_big_linear)]
         repeat, ref_repeat = 3, 1
-    sections = set(args.only or ("primitives", "linear", "compile", "accuracy"))
+    sections = set(args.only or ("primitives", "linear", "linear_classblock", "compile",
+                                 "accuracy"))
     if "primitives" in sections:
         print("\n## softmax family and cross-entropy (times: best of "
               f"{repeat}; NumPy reference and SciPy: best of {ref_repeat})\n")
@@ -380,6 +594,21 @@ def main(argv=None):
         print(f"\n## linear_cross_entropy, float32, {repeat} interleaved rounds (default "
               "chunk_size)\n")
         linear_ce(cases, repeat)
+    if "linear_classblock" in sections:
+        # K so large that the default settings take the class-blocked path;
+        # PyTorch only where its unfused logits fit (2 and 4 GiB at 1024 and
+        # 2048 x 524288; 8 GiB of logits at 2048 x 1048576 is past this 24 GiB
+        # machine)
+        cb_cases = ([(256, 64, 524288, True)] if args.quick else
+                    [(1024, 128, 524288, True), (2048, 128, 524288, True),
+                     (2048, 256, 1048576, False)])
+        cb_repeat = 2
+        print(f"\n## linear_cross_entropy, class-blocked path, float32 (default settings; "
+              f"ours: 1 traced call + {cb_repeat - 1} more, PyTorch: {cb_repeat} calls, "
+              "interleaved; ours only: 1 traced call)\n")
+        linear_classblock(cb_cases, cb_repeat)
+        print("\nclass-blocked vs row path where both run (same call, class_chunk_size set):")
+        row_vs_class(*((256, 64, 32768) if args.quick else (2048, 128, 131072)), repeat=2)
     if "compile" in sections:
         print("\n## compile cost\n")
         compile_cost()
