@@ -502,9 +502,10 @@ import time, numpy as np
 t0 = time.perf_counter()
 import softmaxkit._kernels as k
 for dt in (np.float32, np.float64):
-    x = np.ones((4, 5), dt)
-    k.softmax(x); k.log_softmax(x); k.logsumexp(x)
-    k.cross_entropy(x, np.zeros(4, np.intp)); k.cross_entropy(x, np.full((4, 5), 0.2, dt))
+    for K in (5, 64):  # narrow-row and row kernels
+        x = np.ones((4, K), dt)
+        k.softmax(x); k.log_softmax(x); k.logsumexp(x)
+        k.cross_entropy(x, np.zeros(4, np.intp)); k.cross_entropy(x, np.full((4, K), 1 / K, dt))
 print(time.perf_counter() - t0)
 """
 
@@ -515,13 +516,14 @@ t0 = time.perf_counter()
 import softmaxkit._kernels as k
 t1 = time.perf_counter()
 dt = np.dtype(sys.argv[1]); fn = sys.argv[2]
-x = np.ones((4, 5), dt)
-if fn == "family":
+K = 5 if fn.endswith("narrow") else 64
+x = np.ones((4, K), dt)
+if fn.startswith("family"):
     k.softmax(x)
-elif fn == "ce_labels":
+elif fn.startswith("ce_labels"):
     k.cross_entropy(x, np.zeros(4, np.intp))
 else:
-    k.cross_entropy(x, np.full((4, 5), 0.2, dt))
+    k.cross_entropy(x, np.full((4, K), 1 / K, dt))
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
@@ -535,13 +537,14 @@ def compile_cost():
             r = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env,
                                capture_output=True, text=True, check=True)
             out.append(float(r.stdout.strip().splitlines()[-1]))
-    print(f"first call of all kernels (6 compiled signatures: 2 dtypes x softmax-family, "
-          f"CE labels, CE probabilities), including the numba import:\n"
+    print(f"first call of all kernels (10 compiled signatures: 2 dtypes x softmax family "
+          f"and CE labels, each as narrow-row and row kernel, and CE probabilities), "
+          f"including the numba import:\n"
           f"  cold cache: {out[0]:.1f} s   warm cache: {out[1]:.2f} s")
     print("first call of ONE variant in a fresh process (import of softmaxkit._kernels and "
           "numba / first call), cold cache, then warm:")
     for dt in ("float32", "float64"):
-        for fn in ("family", "ce_labels", "ce_probs"):
+        for fn in ("family", "family_narrow", "ce_labels", "ce_labels_narrow", "ce_probs"):
             cells = []
             with tempfile.TemporaryDirectory() as tmp:
                 env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
@@ -550,7 +553,7 @@ def compile_cost():
                                        env=env, capture_output=True, text=True, check=True)
                     imp, call = map(float, r.stdout.strip().splitlines()[-1].split())
                     cells.append(f"{imp:.2f} / {call:.2f} s")
-            print(f"  {dt:<8} {fn:<10} cold: {cells[0]}   warm: {cells[1]}", flush=True)
+            print(f"  {dt:<8} {fn:<16} cold: {cells[0]}   warm: {cells[1]}", flush=True)
 
 
 def main(argv=None):
