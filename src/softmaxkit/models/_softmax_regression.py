@@ -44,10 +44,10 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # Newton-CG preconditioners (see _PenalizedObjective._raw_precond).  It starts with the
 # Kronecker one; after a Newton step that took more than _HESS_PRECOND_CG CG steps it
 # uses the explicit Hessian (float32 products, Cholesky) when the problem has at most
-# _HESS_PRECOND_MAX parameters and n (K m)^2 <= _HESS_PRECOND_WORK (on digits it replaces
-# ~250 CG steps of the last four Newton steps by ~12); otherwise, for dense X with at
-# most _BLOCK_PRECOND_MAX_M columns, after a step of more than _BLOCK_PRECOND_CG CG
-# steps it uses the per-class diagonal blocks of the Hessian estimated on
+# _HESS_PRECOND_MAX parameters and n (K m)^2 <= _HESS_PRECOND_WORK (on digits, built once
+# after Newton step 5, it turns the 290 CG steps of steps 6-11 into 31); otherwise, for
+# dense X with at most _BLOCK_PRECOND_MAX_M columns, after a step of more than
+# _BLOCK_PRECOND_CG CG steps it uses the per-class diagonal blocks of the Hessian, estimated on
 # max(_BLOCK_PRECOND_MIN_ROWS * m, 4 n / m) rows (about the cost of two Hessian-vector
 # products; on the 50,000 x 100 x 20 benchmark the condition number of the projected
 # preconditioned Hessian at the optimum is 4.0 with them, 35 with the Kronecker one)
