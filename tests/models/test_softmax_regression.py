@@ -446,3 +446,25 @@ def test_soft_targets_are_renormalised_and_warm_start_is_centred():
     warm.fit(X, y)
     np.testing.assert_allclose(warm.coef_, ref.coef_, atol=1e-8)
     assert warm.n_iter_ <= 2
+
+
+def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
+    """The per-class blocks are used only for dense X with n >= 2.5 m^2 rows (their
+    cost stays about two Hessian-vector products) and K m^2 within the memory cap,
+    and never where the explicit Hessian is affordable."""
+    import softmaxkit.models._softmax_regression as mod
+
+    def ok(n, d, K, sparse=False):
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((n, d))
+        if sparse:
+            X = sp.csr_matrix(X)
+        term = mod._LinearSoftmaxTerm(X, rng.integers(0, K, n).astype(np.intp), None, K, True)
+        return mod._PenalizedObjective(term, "l2", 1.0)._block_precond_ok()
+
+    assert ok(3000, 30, 40)                    # p = 1240 > 1000, n >= 2.5 m^2
+    assert not ok(3000, 30, 40, sparse=True)
+    assert not ok(3000, 60, 20)                # n < 2.5 m^2 = 9302
+    assert not ok(3000, 30, 20)                # p = 620: the explicit Hessian instead
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
+    assert not ok(3000, 30, 40)

@@ -46,16 +46,18 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # uses the explicit Hessian (float32 products, Cholesky) when the problem has at most
 # _HESS_PRECOND_MAX parameters and n (K m)^2 <= _HESS_PRECOND_WORK (on digits, built once
 # after Newton step 5, it turns the 290 CG steps of steps 6-11 into 31); otherwise, for
-# dense X with at most _BLOCK_PRECOND_MAX_M columns, after a step of more than
-# _BLOCK_PRECOND_CG CG steps it uses the per-class diagonal blocks of the Hessian, estimated on
-# max(_BLOCK_PRECOND_MIN_ROWS * m, 4 n / m) rows (about the cost of two Hessian-vector
-# products; on the 50,000 x 100 x 20 benchmark the condition number of the projected
-# preconditioned Hessian at the optimum is 4.0 with them, 35 with the Kronecker one)
+# dense X with at most _BLOCK_PRECOND_MAX_M columns, n >= 2.5 m^2 rows and K m^2 <=
+# _BLOCK_PRECOND_MAX_ENTRIES, after a step of more than _BLOCK_PRECOND_CG CG steps it uses
+# the per-class diagonal blocks of the Hessian, estimated on max(_BLOCK_PRECOND_MIN_ROWS *
+# m, 4 n / m) rows (at most about the cost of two Hessian-vector products; on the 50,000 x
+# 100 x 20 benchmark the condition number of the projected preconditioned Hessian at the
+# optimum is 4.0 with them, 35 with the Kronecker one)
 _HESS_PRECOND_CG = 12
 _HESS_PRECOND_MAX = 1000
 _HESS_PRECOND_WORK = 2e9
 _BLOCK_PRECOND_CG = 4
 _BLOCK_PRECOND_MAX_M = 2048
+_BLOCK_PRECOND_MAX_ENTRIES = 1 << 23  # K m^2: 64 MiB of blocks (and as much for the inverse)
 _BLOCK_PRECOND_MIN_ROWS = 20
 
 
@@ -345,9 +347,15 @@ class _PenalizedObjective:
 
     def _block_precond_ok(self):
         X = getattr(self.term, "X", None)
-        return (not self.reference and X is not None and not _is_sparse(X)
-                and hasattr(self.term, "class_blocks") and self.m <= _BLOCK_PRECOND_MAX_M
-                and not self._hess_precond_ok())
+        if (self.reference or X is None or _is_sparse(X)
+                or not hasattr(self.term, "class_blocks") or self._hess_precond_ok()):
+            return False
+        K, m = self.term.n_classes, self.m
+        # blocks of at most _BLOCK_PRECOND_MAX_ENTRIES numbers in all, built from
+        # r = max(20 m, 4 n / m) rows for K r m^2 / 2 multiply-adds, against 2 n m K
+        # for a Hessian-vector product: at most two products' worth when n >= 2.5 m^2
+        return (m <= _BLOCK_PRECOND_MAX_M and K * m * m <= _BLOCK_PRECOND_MAX_ENTRIES
+                and X.shape[0] >= 2.5 * m * m)
 
     def _block_precond(self, x):
         """Inverse of the per-class diagonal blocks ``A_k / S + l2`` of the Hessian
