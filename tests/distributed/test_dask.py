@@ -332,6 +332,11 @@ def test_lazy_predictions_equal_in_memory(client):
         assert isinstance(lazy, da.Array)  # nothing computed yet
         assert lazy.chunks[0] == UNEVEN
         np.testing.assert_array_equal(lazy.compute(), getattr(ref, method)(X))
+    # two classes: decision_function is one margin per sample, lazily too
+    binary = SoftmaxRegression(tol=1e-8).fit(X, y % 2)
+    lazy = binary.decision_function(Xd)
+    assert isinstance(lazy, da.Array) and lazy.ndim == 1
+    np.testing.assert_array_equal(lazy.compute(), binary.decision_function(X))
     # DataFrame input, string labels, feature names checked eagerly
     frame = pd.DataFrame(X, columns=list("abcde"))
     labels = np.array(["x", "y", "z", "w"])[y]

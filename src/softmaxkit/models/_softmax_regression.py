@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
@@ -66,6 +67,21 @@ _BLOCK_PRECOND_MIN_ROWS = 20
 _TINY_WORK = 200_000
 # ... and below this with single-threaded BLAS (threads only add overhead)
 _SMALL_WORK = 20_000_000
+
+
+def _lazy_on_dask(method):
+    """A prediction method that, given a Dask collection, returns the lazy result of
+    ``softmaxkit.distributed.predict_lazy`` (the method applied block by block) (#7)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X):
+        if hasattr(X, "__dask_graph__"):
+            from ..distributed import predict_lazy
+
+            return predict_lazy(self, X, method.__name__)
+        return method(self, X)
+
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -922,6 +938,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return self
 
     # --------------------------------------------------------------------- predict
+    @_lazy_on_dask
     def decision_function(self, X):
         """Return the logits ``X W^T + b`` (for two classes, the margin ``z_1 - z_0``).
 
@@ -942,9 +959,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return Z
 
     def _logits(self, X):
-        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
-            from ..distributed import predict_lazy
-            return predict_lazy(self, X, "decision_function")
         check_is_fitted(self, ["coef_", "intercept_", "classes_"])
         X = self._validate_X(X, reset=False)
         coef = np.asarray(self.coef_)
@@ -953,6 +967,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Z += np.asarray(self.intercept_, dtype=Z.dtype)
         return Z
 
+    @_lazy_on_dask
     def predict_proba(self, X):
         """Return class probabilities ``softmax(X W^T + b)``, shape (n_samples, n_classes).
 
@@ -966,11 +981,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         from ..special import softmax
 
-        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
-            from ..distributed import predict_lazy
-            return predict_lazy(self, X, "predict_proba")
         return softmax(self._logits(X), axis=1)
 
+    @_lazy_on_dask
     def predict_log_proba(self, X):
         """Return log class probabilities, shape (n_samples, n_classes).
 
@@ -984,11 +997,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         from ..special import log_softmax
 
-        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
-            from ..distributed import predict_lazy
-            return predict_lazy(self, X, "predict_log_proba")
         return log_softmax(self._logits(X), axis=1)
 
+    @_lazy_on_dask
     def predict(self, X):
         """Return the most probable class label for each sample.
 
@@ -1000,8 +1011,5 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        if hasattr(X, "__dask_graph__"):  # Dask collection: lazy result (#7)
-            from ..distributed import predict_lazy
-            return predict_lazy(self, X, "predict")
         Z = self._logits(X)
         return np.asarray(self.classes_)[np.argmax(Z, axis=1)]
