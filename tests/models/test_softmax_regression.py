@@ -368,29 +368,29 @@ def test_blocked_logits_path_reaches_scikit_learns_optimum(monkeypatch, solver, 
 
 @pytest.mark.parametrize("penalty", ["l2", None])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_explicit_hessian_preconditioner_reaches_scikit_learns_optimum(monkeypatch, penalty,
-                                                                       fit_intercept):
-    """Newton-CG switches to the explicit (float32) Hessian as preconditioner after
-    expensive Newton steps; force it from the second step on (and refreshed at every
-    step) and the optimum must not move."""
+def test_exact_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypatch, penalty,
+                                                                        fit_intercept):
+    """On few rows Newton-CG's per-class blocks are exact (all rows); forced from the
+    second step on (and refreshed at every step), also without a penalty (class 0's
+    block left out) and without an intercept, the optimum must not move."""
     import softmaxkit.models._softmax_regression as mod
 
-    X, y = _synthetic(n=300, d=5, K=4, seed=29, scale=3.0)
+    X, y = _synthetic(n=300, d=12, K=4, seed=29, scale=3.0)  # n < 2.5 m^2 = 422.5
     sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
     calls = []
-    orig = mod._PenalizedObjective._hess_precond
+    orig = mod._PenalizedObjective._block_precond
 
     def spy(self, x):
         minv = orig(self, x)
-        calls.append(minv is not None)
+        calls.append((self._block_rows(), minv is not None))
         return minv
 
-    monkeypatch.setattr(mod._PenalizedObjective, "_hess_precond", spy)
-    monkeypatch.setattr(mod, "_HESS_PRECOND_CG", 0)
+    monkeypatch.setattr(mod._PenalizedObjective, "_block_precond", spy)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
     monkeypatch.setattr(mod, "_TINY_WORK", 0)
     ours = SoftmaxRegression(penalty=penalty, C=0.5, fit_intercept=fit_intercept,
                              solver="newton-cg", tol=1e-10).fit(X, y, sample_weight=sw)
-    assert len(calls) >= 2 and all(calls)
+    assert len(calls) >= 2 and all(rows == len(y) and ok for rows, ok in calls)
     if penalty is None:
         ref = SoftmaxRegression(penalty=None, fit_intercept=fit_intercept,
                                 solver="newton-cholesky", tol=1e-12).fit(X, y, sw)
@@ -419,7 +419,6 @@ def test_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypatch, w
         return orig(self, coef, max_rows)
 
     monkeypatch.setattr(mod._LinearSoftmaxTerm, "class_blocks", spy)
-    monkeypatch.setattr(mod, "_HESS_PRECOND_MAX", 0)
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MIN_ROWS", 20)
     monkeypatch.setattr(mod, "_TINY_WORK", 0)
@@ -449,22 +448,25 @@ def test_soft_targets_are_renormalised_and_warm_start_is_centred():
 
 
 def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
-    """The per-class blocks are used only for dense X with n >= 2.5 m^2 rows (their
-    cost stays about two Hessian-vector products) and K m^2 within the memory cap,
-    and never where the explicit Hessian is affordable."""
+    """The per-class blocks are used only for dense X, with K m^2 within the memory
+    cap, and either estimated on a subset (n >= 2.5 m^2 rows: about two
+    Hessian-vector products) or exact on all rows with m <= 128 columns."""
     import softmaxkit.models._softmax_regression as mod
 
-    def ok(n, d, K, sparse=False):
+    def obj(n, d, K, sparse=False):
         rng = np.random.default_rng(0)
         X = rng.standard_normal((n, d))
         if sparse:
             X = sp.csr_matrix(X)
         term = mod._LinearSoftmaxTerm(X, rng.integers(0, K, n).astype(np.intp), None, K, True)
-        return mod._PenalizedObjective(term, "l2", 1.0)._block_precond_ok()
+        return mod._PenalizedObjective(term, "l2", 1.0)
 
-    assert ok(3000, 30, 40)                    # p = 1240 > 1000, n >= 2.5 m^2
-    assert not ok(3000, 30, 40, sparse=True)
-    assert not ok(3000, 60, 20)                # n < 2.5 m^2 = 9302
-    assert not ok(3000, 30, 20)                # p = 620: the explicit Hessian instead
+    assert obj(3000, 30, 40)._block_precond_ok()       # n >= 2.5 m^2 = 2402.5
+    assert obj(3000, 30, 40)._block_rows() == 20 * 31  # estimated on a subset
+    assert not obj(3000, 30, 40, sparse=True)._block_precond_ok()
+    assert obj(3000, 60, 20)._block_precond_ok()       # n < 2.5 m^2, m = 61 <= 128
+    assert obj(3000, 60, 20)._block_rows() == 3000     # exact: all rows
+    assert not obj(3000, 200, 5)._block_precond_ok()   # m = 201 > 128 and n < 2.5 m^2
+    assert obj(120_000, 200, 5)._block_precond_ok()    # n >= 2.5 m^2
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
-    assert not ok(3000, 30, 40)
+    assert not obj(3000, 30, 40)._block_precond_ok()
