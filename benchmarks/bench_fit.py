@@ -9,6 +9,7 @@ our speed-up over the fastest scikit-learn solver.
     python benchmarks/bench_fit.py            # full problems (a few minutes)
     python benchmarks/bench_fit.py --quick    # small versions, for development
     python benchmarks/bench_fit.py --backends # ours with the numba kernels vs NumPy only
+    python benchmarks/bench_fit.py --ceiling  # the best speed-up any Newton method could have
 """
 
 from __future__ import annotations
@@ -99,8 +100,13 @@ def main(argv=None):
     ap.add_argument("--backends", action="store_true",
                     help="time our fit with SOFTMAXKIT_BACKEND=auto (kernels) vs numpy "
                          "(reference), interleaved, instead of the scikit-learn comparison")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="count the Newton steps an exact Newton method needs from our start "
+                         "point and time one gradient pass and one Hessian-vector product of "
+                         "ours: the speed-up over scikit-learn no Newton-type method could "
+                         "beat with these passes")
     args = ap.parse_args(argv)
-    run = _run_backends if args.backends else _run
+    run = _run_backends if args.backends else _run_ceiling if args.ceiling else _run
     if args.threads is not None:
         # softmaxkit's compiled kernels run on their own pool of NUMBA_NUM_THREADS
         # threads (read when numba is first imported, which has not happened yet)
@@ -151,6 +157,91 @@ def _run_backends(args):
         print(f"| {name} | {best['auto']:.3f} | {best['numpy']:.3f} | "
               f"{best['numpy'] / best['auto']:.2f}x | {fobj['auto']:.6f} / "
               f"{fobj['numpy']:.6f} |")
+
+
+def _best_time(fn, repeat=5):
+    fn()
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _exact_newton_steps(obj, x, max_steps=50):
+    """Newton steps from ``x`` with the Newton system solved to 1e-10 (CG with our
+    preconditioner) and an Armijo backtracking line search, until our stopping rule
+    (tol=1e-6) holds; returns (steps, x at the optimum)."""
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    for step in range(max_steps):
+        f, g = obj.fun_grad(x)
+        if np.max(np.abs(g)) <= 1e-6 * max(1.0, abs(f)):
+            return step, x
+        hv, minv = obj.hessp(x), obj.precond(x)
+        A = LinearOperator((x.size, x.size), matvec=hv)
+        M = LinearOperator((x.size, x.size), matvec=minv)
+        p, _ = cg(A, -g, rtol=1e-10, M=M, maxiter=5000)
+        t = 1.0
+        while obj.fun_grad(x + t * p)[0] > f + 1e-4 * t * float(g @ p):
+            t *= 0.5
+        x = x + t * p
+    raise RuntimeError("exact Newton did not converge")
+
+
+def _run_ceiling(args):
+    """The speed-up a Newton-type method could reach at best with our passes over the
+    data.  From our start point an exact Newton method needs N steps to our
+    tolerance, so N + 1 gradient passes; a Newton-CG step needs at least one
+    Hessian-vector product.  Floors: (N + 1) t_grad (Hessian solves for free) and
+    (N + 1) t_grad + N t_hvp (one product per step), against scikit-learn's fastest
+    solver at its default tolerance (timed here, best of --repeat)."""
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    from softmaxkit import SoftmaxRegression
+    from softmaxkit.models._softmax_regression import _PenalizedObjective
+
+    print(f"python {platform.python_version()}, numpy {np.__version__}, "
+          f"scikit-learn {sklearn.__version__}, threads {args.threads or 'default'}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    rows = []
+    for name, X, y in problems(args.quick):
+        t_sk = np.inf
+        for solver in ("lbfgs", "newton-cg"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                LogisticRegression(solver=solver).fit(X[:2000], y[:2000])
+                t, _, _ = timed(lambda s=solver: LogisticRegression(solver=s), X, y,
+                                args.repeat)
+            t_sk = min(t_sk, t)
+        SoftmaxRegression().fit(X[:2000], y[:2000])
+        t_ours, _, _ = timed(SoftmaxRegression, X, y, args.repeat)
+        model = SoftmaxRegression()
+        model._check_params()
+        term = model._make_data_term(X, y, None)
+        term.mixed_precision = True  # as the fit does on these sizes
+        obj = _PenalizedObjective(term, "l2", 1.0)
+        steps, x_opt = _exact_newton_steps(obj, model._initial_coef(term, obj))
+        t_grad = _best_time(lambda: obj.fun_grad(x_opt))
+        hv = obj.hessp(x_opt)
+        v = np.random.default_rng(0).standard_normal(x_opt.size)
+        t_hvp = _best_time(lambda: hv(v))
+        floor_a = (steps + 1) * t_grad
+        floor_b = floor_a + steps * t_hvp
+        rows.append((name, t_sk, t_ours, steps, t_grad, t_hvp, floor_a, floor_b))
+        print(f"{name}: sklearn fastest {t_sk:.3f} s, ours {t_ours:.3f} s, exact Newton "
+              f"steps {steps}, gradient pass {1e3 * t_grad:.1f} ms, Hessian product "
+              f"{1e3 * t_hvp:.1f} ms", flush=True)
+    print("\n| problem | sklearn fastest (s) | ours (s) | exact Newton steps N | gradient "
+          "pass (ms) | Hessian product (ms) | ceiling, free Hessian solves | ceiling, "
+          "one product per step | ours now |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, t_sk, t_ours, steps, t_grad, t_hvp, floor_a, floor_b in rows:
+        print(f"| {name} | {t_sk:.3f} | {t_ours:.3f} | {steps} | {1e3 * t_grad:.1f} | "
+              f"{1e3 * t_hvp:.1f} | {t_sk / floor_a:.1f}x | {t_sk / floor_b:.1f}x | "
+              f"{t_sk / t_ours:.1f}x |")
 
 
 def _run(args):

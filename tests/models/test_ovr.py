@@ -53,6 +53,27 @@ def test_l1_and_no_penalty_equal_sklearn(data):
                                atol=1e-5)
 
 
+@pytest.mark.parametrize("l1_ratio", [0.3, 0.8])
+def test_elasticnet_equals_sklearn(data, l1_ratio):
+    """Each label's two-class fit with C / (2 - r) and l1_ratio r / (2 - r) is the
+    binary elastic-net fit with (C, r): same probabilities and zeros as saga."""
+    X, Y = data
+    ours = OneVsRestLogistic(C=0.1, penalty="elasticnet", l1_ratio=l1_ratio,
+                             tol=1e-10).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)   # sklearn 1.8 'penalty' deprecation
+        ref = _sk(0.1, penalty="elasticnet", l1_ratio=l1_ratio, solver="saga").fit(X, Y)
+    ref_coef = np.vstack([e.coef_ for e in ref.estimators_])
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(ours.coef_, ref_coef, atol=1e-4)
+    assert np.sum(ours.coef_ == 0) == np.sum(np.abs(ref_coef) < 1e-8) > 0
+    # the two limits are the l1 and l2 fits
+    for r, penalty in ((1.0, "l1"), (0.0, "l2")):
+        a = OneVsRestLogistic(C=0.1, penalty="elasticnet", l1_ratio=r, tol=1e-10).fit(X, Y)
+        b = OneVsRestLogistic(C=0.1, penalty=penalty, tol=1e-10).fit(X, Y)
+        np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
+
+
 def test_no_intercept_and_sample_weight_equal_per_label_sklearn(data):
     X, Y = data
     w = np.random.default_rng(0).uniform(0.2, 3.0, size=len(X))
@@ -120,7 +141,13 @@ def test_bad_params_and_state(data):
     with pytest.raises(ValueError, match="The 'C' parameter of OneVsRestLogistic must be"):
         OneVsRestLogistic(C=-1.0).fit(X, Y)
     with pytest.raises(ValueError, match="The 'penalty' parameter of OneVsRestLogistic"):
-        OneVsRestLogistic(penalty="elasticnet").fit(X, Y)
+        OneVsRestLogistic(penalty="l3").fit(X, Y)
+    with pytest.raises(TypeError, match="The 'l1_ratio' parameter of OneVsRestLogistic"):
+        OneVsRestLogistic(penalty="elasticnet").fit(X, Y)   # None, as SoftmaxRegression
+    with pytest.raises(ValueError, match="The 'l1_ratio' parameter of OneVsRestLogistic"):
+        OneVsRestLogistic(penalty="elasticnet", l1_ratio=1.5).fit(X, Y)
+    with pytest.raises(ValueError, match="'prox-newton' for penalty='elasticnet'"):
+        OneVsRestLogistic(penalty="elasticnet", l1_ratio=0.5, solver="newton-cg").fit(X, Y)
     with pytest.raises(ValueError, match="The 'solver' parameter of OneVsRestLogistic"):
         OneVsRestLogistic(solver="sag").fit(X, Y)
     with pytest.raises(ValueError, match="'prox-newton' for penalty='l1'"):

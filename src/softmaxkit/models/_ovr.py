@@ -85,8 +85,11 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
     C : float in (0, inf], default=1.0
         Inverse regularisation strength of each binary fit (scikit-learn's
         ``LogisticRegression(C)`` convention); ``inf`` means no penalty.
-    penalty : {"l2", "l1", None}, default="l2"
+    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
         The penalty on each label's weights (never on the intercept).
+    l1_ratio : float in [0, 1] or None, default=None
+        The elastic-net mixing ``r``; required for ``penalty="elasticnet"``, ignored
+        otherwise.
     fit_intercept : bool, default=True
         Whether each label gets an intercept.
     solver : {"auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton"}, default="auto"
@@ -118,14 +121,17 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
 
         C \\sum_i s_i\\, \\ell(y_{il}, w_l \\cdot x_i + b_l) + R(w_l),
 
-    with :math:`\\ell` the logistic loss and :math:`R = \\|w\\|^2/2` (l2) or
-    :math:`\\|w\\|_1` (l1). No new loss is written for it: the binomial model is
-    the two-class softmax, so each label is fitted as a two-class
+    with :math:`\\ell` the logistic loss and :math:`R = \\|w\\|^2/2` (l2),
+    :math:`\\|w\\|_1` (l1) or :math:`r \\|w\\|_1 + (1 - r) \\|w\\|^2 / 2`
+    (elasticnet). No new loss is written for it: the binomial model is the
+    two-class softmax, so each label is fitted as a two-class
     :class:`SoftmaxRegression` and :math:`w_l = W_1 - W_0`, :math:`b_l = b_1 -
-    b_0`. The two-class softmax penalises both rows; at its optimum the rows
-    are opposite (l2) so :math:`\\|W\\|^2 = \\|w\\|^2 / 2`, which makes the
-    two-class fit with ``C / 2`` the binary fit with ``C``; for l1
-    :math:`\\min \\|W\\|_1 = \\|w\\|_1`, so ``C`` is passed unchanged.
+    b_0`. The two-class softmax penalises both rows; among the rows with a given
+    difference ``w`` the opposite ones ``(-w/2, w/2)`` minimise both
+    :math:`\\|W\\|^2 = \\|w\\|^2 / 2` and :math:`\\|W\\|_1 = \\|w\\|_1`, so the
+    two-class fit with ``(C2, r2)`` minimises ``C2 sum l + r2 |w|_1 + (1 - r2)
+    |w|^2 / 4``: with ``C2 = C / (2 - r)`` and ``r2 = r / (2 - r)`` it is the
+    binary objective divided by ``2 - r`` (l2: ``C / 2``; l1: ``C`` unchanged).
     Prediction uses ``coef_`` and ``intercept_`` only.
 
     Examples
@@ -144,10 +150,11 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
            [1, 1]])
     """
 
-    def __init__(self, *, C=1.0, penalty="l2", fit_intercept=True, solver="auto", tol=1e-6,
-                 max_iter=1000):
+    def __init__(self, *, C=1.0, penalty="l2", l1_ratio=None, fit_intercept=True,
+                 solver="auto", tol=1e-6, max_iter=1000):
         self.C = C
         self.penalty = penalty
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.solver = solver
         self.tol = tol
@@ -164,28 +171,37 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
 
     def _check_params(self):
         C = check_scalar_param(self.C, "C", _OWNER, kind=float, low=0.0, low_open=True)
-        check_choice_param(self.penalty, "penalty", _OWNER, ("l2", "l1", None))
+        check_choice_param(self.penalty, "penalty", _OWNER, ("l2", "l1", "elasticnet", None))
+        if self.penalty == "elasticnet":
+            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1)
+        elif self.l1_ratio is not None:
+            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1,
+                               allow_none=True)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise param_error("fit_intercept", _OWNER, "a bool", self.fit_intercept,
                               exc=TypeError)
         check_choice_param(self.solver, "solver", _OWNER, _SOLVERS)
         check_scalar_param(self.tol, "tol", _OWNER, kind=float, low=0.0)
         check_scalar_param(self.max_iter, "max_iter", _OWNER, kind=int, low=0)
-        if self.penalty == "l1" and not np.isinf(C) and self.solver not in ("auto",
-                                                                            "prox-newton"):
-            raise param_error("solver", _OWNER, "'auto' or 'prox-newton' for penalty='l1'",
+        if (self.penalty in ("l1", "elasticnet") and not np.isinf(C)
+                and self.solver not in ("auto", "prox-newton")):
+            raise param_error("solver", _OWNER,
+                              f"'auto' or 'prox-newton' for penalty={self.penalty!r}",
                               self.solver)
         return C
 
     def _binary_model(self, C):
+        # the two-class softmax fit equal to the binary fit (see Notes)
+        r = {"l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
         if self.penalty is None or np.isinf(C):
-            penalty, C2 = None, 1.0
-        elif self.penalty == "l2":
-            penalty, C2 = "l2", C / 2.0
+            penalty, C2, r2 = None, 1.0, None
         else:
-            penalty, C2 = "l1", C
-        return SoftmaxRegression(penalty=penalty, C=C2, fit_intercept=bool(self.fit_intercept),
-                                 solver=self.solver, tol=self.tol, max_iter=self.max_iter)
+            r = float(r)
+            penalty, C2, r2 = self.penalty, C / (2.0 - r), r / (2.0 - r)
+        return SoftmaxRegression(penalty=penalty, C=C2,
+                                 l1_ratio=r2 if penalty == "elasticnet" else None,
+                                 fit_intercept=bool(self.fit_intercept), solver=self.solver,
+                                 tol=self.tol, max_iter=self.max_iter)
 
     def fit(self, X, y, sample_weight=None):
         """Fit one logistic regression per label column.
