@@ -269,6 +269,76 @@ def test_fit_parquet_dataframe_equals_in_memory(client, tmp_path):
     assert list(Xg.columns) == cols and Xg.npartitions == len(UNEVEN)
 
 
+def _soft(y, seed, k=K):
+    """Teacher probabilities: mostly the label, the rest spread at random."""
+    rng = np.random.default_rng(seed)
+    P = softmax(rng.normal(size=(len(y), k)) + 3.0 * np.eye(k)[y], axis=1)
+    return P
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {0: 2.0, 3: 0.5}])
+def test_fit_soft_targets_equal_in_memory(client, class_weight):
+    """(n, K) class probabilities as y: as a 2-D Dask array with chunks unlike X's,
+    with sample and class weights, the fit equals the in-memory one."""
+    X, y, s = _data(14)
+    Y = _soft(y, 14)
+    params = dict(solver="newton-cg", tol=1e-10, class_weight=class_weight)
+    ref = SoftmaxRegression(**params).fit(X, Y, sample_weight=s)
+    Xd, _, sd = _dask(X, y, s)
+    Yd = da.from_array(Y, chunks=(150, 2))
+    model = SoftmaxRegression(**params).fit(Xd, Yd, sample_weight=sd)
+    np.testing.assert_array_equal(model.classes_, np.arange(K))
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
+    assert model.loss_curve_[-1] == pytest.approx(ref.loss_curve_[-1], rel=1e-9)
+    assert _our_keys(client) == []
+    with DaskDataTerm(Xd, Yd, sd, class_weight=class_weight) as term:
+        assert term.soft_targets and term.n_classes == K
+        np.testing.assert_allclose(term.class_counts, Y.sum(axis=0), rtol=1e-12)
+        # the weighted class totals (they start the intercepts) as in memory
+        if class_weight is None:
+            cw = np.ones(K)
+        elif class_weight == "balanced":
+            cw = N / (K * Y.sum(axis=0))
+        else:
+            cw = np.array([class_weight.get(k, 1.0) for k in range(K)])
+        np.testing.assert_allclose(term.class_totals(), (s * (Y @ cw)) @ Y, rtol=1e-12)
+        assert term.weight_sum == pytest.approx(float(s @ (Y @ cw)), rel=1e-12)
+
+
+def test_fit_soft_targets_from_dataframe_and_streaming(client):
+    """A Dask DataFrame of probability columns, partitions streamed; one-hot soft
+    targets give the label fit."""
+    X, y, _ = _data(15)
+    Y = np.eye(K)[y]
+    frame = dd.from_pandas(pd.DataFrame(X, columns=[f"f{j}" for j in range(D)]),
+                           npartitions=4)
+    Yf = dd.from_pandas(pd.DataFrame(Y, columns=[f"p{k}" for k in range(K)]), npartitions=4)
+    with dask.config.set({"softmaxkit.persist": False}):
+        model = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(frame, Yf)
+    ref = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(model.classes_, np.arange(K))
+
+
+def test_bad_soft_targets_are_clear_errors(client):
+    X, y, _ = _data(16)
+    Xd = da.from_array(X, chunks=(UNEVEN, D))
+    row = UNEVEN[0] + UNEVEN[1] + 5  # partition 2, its row 5
+    for change, what in ((0.01, "sums to"), (-2.0, "negative")):
+        Y = _soft(y, 16)
+        Y[row, 0] += change
+        with pytest.raises(ValueError, match=rf"row 5 of partition 2 .*{what}"):
+            SoftmaxRegression().fit(Xd, da.from_array(Y, chunks=(UNEVEN, K)))
+    Y = _soft(y, 16)
+    Y[row, 1] = np.nan
+    with pytest.raises(ValueError, match=r"y contains NaN or infinity \(partition 2, row 5"):
+        SoftmaxRegression().fit(Xd, da.from_array(Y, chunks=(UNEVEN, K)))
+    with pytest.raises(ValueError, match="must be 1-D or"):
+        SoftmaxRegression().fit(Xd, da.zeros((N, K, 2), chunks=100))
+    assert _our_keys(client) == []
+
+
 def test_two_distributed_fits_are_bitwise_equal(client):
     X, y, s = _data(9)
     a = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))

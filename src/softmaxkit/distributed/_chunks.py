@@ -150,21 +150,23 @@ def row_partitions(X, y, sample_weight=None):
             return [None] * nparts
         if col in extra:
             return [_Col(b.block, col) for b in x_blocks]
+        soft_ok = name == "y"  # y may be (n, K) class probabilities (soft targets)
         if _is_frame(v):
             if v.ndim == 2:
-                if len(v.columns) != 1:
+                if len(v.columns) == 1:
+                    v = v[v.columns[0]]
+                elif not soft_ok:
                     raise ValueError(f"{name} must be 1-D; got a Dask DataFrame.")
-                v = v[v.columns[0]]
             if _is_frame(X) and v.npartitions == nparts:
                 blocks = list(v.to_delayed())
                 if len(blocks) == nparts:
                     return blocks
             v = v.to_dask_array(lengths=True)
         if isinstance(v, da.Array):
-            if v.ndim != 1:
-                soft = " (soft targets are not supported on Dask)" if name == "y" else ""
+            if not (v.ndim == 1 or (soft_ok and v.ndim == 2)):
                 raise ValueError(
-                    f"{name} must be 1-D{soft}; got a Dask array with shape {v.shape}."
+                    f"{name} must be 1-D{' or (n_samples, n_classes)' if soft_ok else ''}; "
+                    f"got a Dask array with shape {v.shape}."
                 )
             if any(np.isnan(c) for c in v.chunks[0]):
                 v = v.compute_chunk_sizes()
@@ -174,7 +176,8 @@ def row_partitions(X, y, sample_weight=None):
                     f"{name} has {v.shape[0]} samples but X has {sum(lens)}; "
                     "they must have the same length."
                 )
-            return list(v.rechunk((lens,)).to_delayed().ravel())
+            chunks = (lens,) if v.ndim == 1 else (lens, -1)
+            return list(v.rechunk(chunks).to_delayed().ravel())
         if is_dask_collection(v):
             raise TypeError(f"{name} must be a Dask array or Series; got {type(v).__name__}.")
         return _slice_numpy(v, _lengths(), name)
@@ -197,6 +200,11 @@ def _to_numpy_1d(v):
     if v.ndim == 2 and v.shape[1] == 1:
         v = v[:, 0]
     return v
+
+
+def is_soft(y):
+    """True for (n, K >= 2) targets: class probabilities."""
+    return y.ndim == 2 and y.shape[1] >= 2
 
 
 def _aligned(a):
@@ -235,8 +243,14 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         X = np.asarray(xb, dtype=dtype)
     X = _aligned(X)
     y = _to_numpy_1d(yb)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; partition {index} has shape {y.shape}.")
+    if is_soft(y):
+        if y.dtype.kind not in "biuf":
+            raise ValueError("Soft targets must be a numeric (n_samples, n_classes) array "
+                             f"of class probabilities; partition {index} has dtype {y.dtype}.")
+        y = _aligned(np.asarray(y, dtype=dtype))
+    elif y.ndim != 1:
+        raise ValueError(f"y must be 1-D or (n_samples, n_classes); partition {index} has "
+                         f"shape {y.shape}.")
     if y.dtype.kind == "O":
         y = np.asarray(y.tolist())
     if y.shape[0] != X.shape[0]:
@@ -265,7 +279,7 @@ def part_stats(part, index):
         bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
     bad_y = None
     if y.dtype.kind == "f" and n and not np.isfinite(y).all():
-        bad_y = int(np.flatnonzero(~np.isfinite(y))[0])
+        bad_y = int(np.flatnonzero(~np.isfinite(y).reshape(n, -1).all(axis=1))[0])
     bad_w = None
     wsum = float(n)
     if w is not None:
@@ -273,6 +287,8 @@ def part_stats(part, index):
         if bad.any():
             bad_w = (int(np.flatnonzero(bad)[0]), float(w[np.flatnonzero(bad)[0]]))
         wsum = float(np.sum(w, dtype=np.float64))
+    if is_soft(y):
+        return _soft_stats(y, w, index, n, X, bad_x, bad_y, bad_w, wsum)
     if bad_y is None and n:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         totals = (counts.astype(np.float64) if w is None
@@ -293,14 +309,60 @@ def part_stats(part, index):
     }
 
 
+def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum):
+    """``part_stats`` of soft targets: the first row that is not a distribution
+    (negative, or summing to more than 1e-6 (float64) / 1e-4 (float32) away from
+    1, as the in-memory estimator checks), the column sums ``counts`` and the
+    (K, K) matrix ``second = Y^T diag(w) Y`` (class weights act as ``Y_i . cw``
+    per sample, so the weighted class totals are ``cw @ second``)."""
+    K = Y.shape[1]
+    bad_soft = None
+    if bad_y is None and n:
+        Y64 = Y.astype(np.float64)
+        sums = Y64.sum(axis=1)
+        tol = 1e-6 if Y.dtype == np.float64 else 1e-4
+        neg = np.flatnonzero((Y64 < 0).any(axis=1))
+        off = np.flatnonzero(np.abs(sums - 1.0) > tol)
+        if neg.size and (not off.size or neg[0] <= off[0]):
+            bad_soft = (int(neg[0]), "has a negative entry")
+        elif off.size:
+            bad_soft = (int(off[0]), f"sums to {sums[off[0]]!r}, not 1")
+    if bad_y is None and bad_soft is None and n:
+        Yn = Y64 / sums[:, None]
+        Yw = Yn if w is None else Yn * w.astype(np.float64)[:, None]
+        counts, second = Yn.sum(axis=0), Yw.T @ Yn
+    else:
+        counts, second = np.zeros(K), np.zeros((K, K))
+    return {
+        "index": index,
+        "n": n,
+        "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
+        "soft": K,
+        "counts": counts,
+        "second": second,
+        "bad_x": bad_x,
+        "bad_y": bad_y,
+        "bad_soft": bad_soft,
+        "bad_w": bad_w,
+        "wsum": wsum,
+    }
+
+
 def encode_part(part, classes, class_weight=None):
     """Replace the raw labels of a prepared partition by indices into
-    ``classes``; multiply the sample weights by ``class_weight[y]`` if given."""
+    ``classes``; multiply the sample weights by ``class_weight[y]`` if given.
+    Soft targets are rescaled to sum to 1 (as in memory) and weighted by
+    ``Y_i . class_weight``."""
     X, y, w = _part(part)
-    Y = np.searchsorted(classes, y).astype(np.intp, copy=False)
-    if class_weight is not None:
-        cw = class_weight.astype(X.dtype)[Y]
-        w = cw if w is None else w * cw
+    if is_soft(y):
+        Y = np.ascontiguousarray(y / y.astype(np.float64).sum(axis=1).astype(y.dtype)[:, None])
+        per = (None if class_weight is None
+               else (Y.astype(np.float64) @ class_weight).astype(X.dtype))
+    else:
+        Y = np.searchsorted(classes, y).astype(np.intp, copy=False)
+        per = None if class_weight is None else class_weight.astype(X.dtype)[Y]
+    if per is not None:
+        w = per if w is None else w * per
     return X, Y, w
 
 

@@ -24,8 +24,9 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
         The estimator to fit (its parameters are used as they are).
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features.
-    y : dask.array.Array, dask Series or ndarray of shape (n_samples,)
-        Class labels (soft targets are not supported on Dask).
+    y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Class labels, or class probabilities (soft targets, rows summing to 1,
+        as :meth:`SoftmaxRegression.fit` takes them).
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
         Non-negative sample weights.
     persist : {"auto", True, False} or None, default=None

@@ -72,8 +72,10 @@ class DaskDataTerm:
     ----------
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features.  Row chunks define the partitions (column chunks are merged).
-    y : dask.array.Array, dask Series or ndarray of shape (n_samples,)
-        Class labels (any sortable type).
+    y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Class labels (any sortable type), or class probabilities (soft targets:
+        a 2-D Dask array, DataFrame or ndarray whose rows sum to 1; the classes
+        are then ``0..n_classes-1``).
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
         Non-negative sample weights; None means all ones.
     fit_intercept : bool, default=True
@@ -104,7 +106,9 @@ class DaskDataTerm:
     classes : ndarray of shape (n_classes,)
         Sorted class labels.
     class_counts : ndarray of shape (n_classes,)
-        Number of samples of each class.
+        Number of samples of each class (soft targets: the column sums of y).
+    soft_targets : bool
+        Whether y holds class probabilities.
     weight_sum : float
         Sum of the sample weights (n_samples without weights).
     feature_names : ndarray of str or None
@@ -240,6 +244,12 @@ class DaskDataTerm:
                 raise ValueError(
                     f"Input y contains NaN or infinity (partition {i}, row {st['bad_y']})."
                 )
+            if st.get("bad_soft") is not None:
+                row, what = st["bad_soft"]
+                raise ValueError(
+                    f"Soft targets must be probability distributions: row {row} of partition "
+                    f"{i} {what}."
+                )
             if st["bad_w"] is not None:
                 row, value = st["bad_w"]
                 raise ValueError(
@@ -250,6 +260,10 @@ class DaskDataTerm:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
 
     def _class_stats(self, stats, classes, class_weight):
+        soft = {st.get("soft") for st in stats if st["n"]}
+        if soft != {None}:
+            return self._soft_class_stats(stats, soft, classes, class_weight)
+        self.soft_targets = False
         labels = [st["labels"] for st in stats if st["n"]]
         seen = np.unique(np.concatenate(labels))
         if classes is None:
@@ -277,6 +291,43 @@ class DaskDataTerm:
         cw = _class_weight_vector(class_weight, classes, counts)
         self._class_weight_vec = cw
         self._class_totals = totals if cw is None else totals * cw
+        self.weight_sum = float(np.sum(self._class_totals))
+        if not self.weight_sum > 0:
+            raise ValueError(
+                "The sample weights (times the class weights) sum to 0; at least one "
+                "sample needs a positive weight."
+            )
+
+    def _soft_class_stats(self, stats, soft, classes, class_weight):
+        """Classes and weighted totals of soft targets: classes ``0..K-1`` as in
+        memory; class weights act per sample as ``Y_i . cw`` ("balanced": ``n /
+        (K * column sums of Y)``), so the weighted totals are ``cw @ sum_i s_i Y_i
+        Y_i^T``, from the per-partition (K, K) sums."""
+        if None in soft or len(soft) != 1:
+            raise ValueError("y must hold either labels or (n_samples, n_classes) class "
+                             "probabilities with the same number of columns in every "
+                             "partition.")
+        K = soft.pop()
+        if classes is not None and len(np.unique(np.asarray(classes))) != K:
+            raise ValueError(f"y has {K} columns but classes has {len(classes)} labels.")
+        self.soft_targets = True
+        self.classes = np.arange(K)
+        self.n_classes = K
+        counts = np.zeros(K)
+        second = np.zeros((K, K))
+        for st in stats:  # fixed (partition) order
+            if st["n"]:
+                counts += st["counts"]
+                second += st["second"]
+        self.class_counts = counts
+        cw = None
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            n = float(sum(st["n"] for st in stats))
+            cw = n / (K * np.maximum(counts, 1e-300))
+        elif class_weight is not None:
+            cw = np.array([float(class_weight.get(c, 1.0)) for c in self.classes])
+        self._class_weight_vec = cw
+        self._class_totals = second.sum(axis=0) if cw is None else cw @ second
         self.weight_sum = float(np.sum(self._class_totals))
         if not self.weight_sum > 0:
             raise ValueError(
