@@ -11,9 +11,10 @@ signature and returns of ``losses._cross_entropy._ce_rows``.
 
 Threads.  The compiled functions are serial, ``nogil`` and ``cache=True``;
 this module runs them on blocks of rows (or, for fewer rows than threads,
-blocks of columns of each row) on a private ``ThreadPoolExecutor`` of
-``n_threads() - 1`` workers plus the calling thread.  That choice, instead of
-numba's ``parallel=True``/``prange``, is deliberate:
+blocks of columns of each row) on softmaxkit's private thread pool
+(``softmaxkit._pool``: ``n_threads() - 1`` workers plus the calling
+thread).  That choice, instead of numba's ``parallel=True``/``prange``, is
+deliberate:
 
 - no numba threading layer is ever started, so there is nothing to abort
   when several Python threads (Dask's threaded scheduler, ``distributed``
@@ -39,8 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -77,6 +76,7 @@ def _invalidate_stale_cache():
 
 _invalidate_stale_cache()
 
+from .._pool import run_tasks as _run_tasks  # noqa: E402
 from ._cross_entropy import ce_labels, ce_probs  # noqa: E402
 from ._softmax import (  # noqa: E402
     _count_max,
@@ -96,36 +96,9 @@ _MIN_PARALLEL = 1 << 15
 # rows at least this wide are split into column blocks when rows < threads
 _MIN_WIDE = 1 << 14
 
-_POOL_LOCK = threading.Lock()
-_POOL = {"pid": None, "executor": None, "size": 0}
-
-
 def n_threads():
     """Threads a kernel call uses (``NUMBA_NUM_THREADS``, default: CPU count)."""
     return max(1, int(numba.config.NUMBA_NUM_THREADS))
-
-
-def _executor(size):
-    pid = os.getpid()
-    with _POOL_LOCK:
-        if _POOL["pid"] != pid or _POOL["size"] < size:
-            # first use, or a forked child (the parent's threads do not exist here)
-            _POOL["executor"] = ThreadPoolExecutor(max_workers=size,
-                                                   thread_name_prefix="softmaxkit")
-            _POOL["pid"] = pid
-            _POOL["size"] = size
-        return _POOL["executor"]
-
-
-def _run_tasks(fn, tasks):
-    """Run ``fn(*args)`` for every args tuple; the first in this thread.
-    Returns the results in order."""
-    if len(tasks) == 1:
-        return [fn(*tasks[0])]
-    ex = _executor(len(tasks) - 1)
-    futures = [ex.submit(fn, *args) for args in tasks[1:]]
-    first = fn(*tasks[0])
-    return [first] + [f.result() for f in futures]
 
 
 def _bounds(n, parts):
