@@ -124,6 +124,47 @@ def test_sparse_equals_dense(fmt):
     np.testing.assert_allclose(hs(v), hd(v), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_sparse_products_on_threads_equal_one_thread(monkeypatch, dtype, soft, threads):
+    """A large CSR X is split into row blocks whose products run on threads: X W^T
+    equals the one-thread product bitwise (each row is computed alike), X^T G to
+    rounding (partial sums over the blocks, added in block order: repeatable)."""
+    import softmaxkit.losses._linear as lin_mod
+
+    monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 50)
+    X, Y, s, coef = _problem(5, n=101, d=9, soft=soft, dtype=dtype)
+    X[np.abs(X) < 1.5] = 0
+    Xs = sp.csr_matrix(X)
+    assert Xs.nnz >= 50
+    one, many = LinearSoftmaxLoss(4), LinearSoftmaxLoss(4)
+    many._sparse_threads = threads
+    calls = []
+    orig = lin_mod._csr_row_blocks
+
+    def spy(X, parts):
+        blocks = orig(X, parts)
+        calls.append(len(blocks))
+        return blocks
+
+    monkeypatch.setattr(lin_mod, "_csr_row_blocks", spy)
+    v = np.random.default_rng(6).standard_normal(coef.size)
+    f1, g1, h1 = one.gradient_hessp(coef, Xs, Y, s)
+    assert calls == []
+    fm, gm, hm = many.gradient_hessp(coef, Xs, Y, s)
+    assert calls and all(c == threads for c in calls)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert fm == f1  # the logits are bitwise equal
+    np.testing.assert_allclose(gm, g1, rtol=rtol, atol=rtol * np.abs(g1).max())
+    hv1, hvm = h1(v), hm(v)
+    np.testing.assert_allclose(hvm, hv1, rtol=rtol, atol=rtol * np.abs(hv1).max())
+    np.testing.assert_array_equal(hm(v), hvm)  # repeatable
+    np.testing.assert_array_equal(lin_mod._dot(Xs, coef.reshape(4, 10)[:, :9].T.astype(dtype),
+                                               threads),
+                                  lin_mod._dot(Xs, coef.reshape(4, 10)[:, :9].T.astype(dtype)))
+
+
 def test_float32_stays_float32_and_agrees_with_float64():
     X, Y, s, coef = _problem(5, n=200, dtype=np.float32)
     lin = LinearSoftmaxLoss(4)

@@ -134,6 +134,59 @@ def test_sparse_equals_dense(fmt):
     np.testing.assert_allclose(b.predict_proba(fmt(X)), a.predict_proba(X), atol=1e-10)
 
 
+def test_sparse_fit_runs_scipy_products_on_blas_thread_budget(monkeypatch):
+    """A large sparse fit takes BLAS's thread budget for SciPy's products (row
+    blocks on softmaxkit's pool) and runs BLAS itself in one thread; the optimum is
+    the one-thread one."""
+    from threadpoolctl import threadpool_info
+
+    import softmaxkit._pool as pool
+    import softmaxkit.losses._linear as lin_mod
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=300, d=10, seed=5)
+    X[np.abs(X) < 0.8] = 0
+    Xs = sp.csr_matrix(X)
+    ref = SoftmaxRegression(tol=1e-10).fit(Xs, y)
+    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
+    monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 100)
+    monkeypatch.setattr(mod, "_blas_thread_budget", lambda: 3)
+    seen = []
+    orig = pool.run_tasks
+
+    def spy(fn, tasks):
+        seen.append((len(tasks), max(i["num_threads"] for i in threadpool_info()
+                                     if i["user_api"] == "blas")))
+        return orig(fn, tasks)
+
+    monkeypatch.setattr(pool, "run_tasks", spy)
+    ours = SoftmaxRegression(tol=1e-10).fit(Xs, y)
+    assert seen and all(tasks == 3 and blas == 1 for tasks, blas in seen)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
+    # dense data: no change of the BLAS budget, no row blocks
+    seen.clear()
+    SoftmaxRegression(tol=1e-10).fit(X, y)
+    assert seen == []
+
+
+def test_thread_pool_runs_every_task_and_raises_their_errors():
+    from softmaxkit._pool import run_tasks
+
+    out = [None] * 5
+
+    def put(i, fail):
+        out[i] = i * i
+        if fail:
+            raise ValueError(f"task {i} failed")
+        return i
+
+    assert run_tasks(put, [(i, False) for i in range(5)]) == [0, 1, 2, 3, 4]
+    out[:] = [None] * 5
+    with pytest.raises(ValueError, match="task 3 failed"):
+        run_tasks(put, [(i, i == 3) for i in range(5)])
+    assert out == [0, 1, 4, 9, 16]  # every task ran to its end before the raise
+
+
 def test_one_hot_soft_targets_equal_labels_and_soft_targets_optimum():
     X, y = _synthetic(n=200, seed=6)
     a = SoftmaxRegression(tol=1e-10).fit(X, y)

@@ -22,8 +22,54 @@ __all__ = ["LinearSoftmaxLoss"]
 _MAX_LOGIT_BYTES = 64 << 20
 
 
+# Sparse products on several threads: SciPy's CSR products run in one thread (and
+# release the GIL), so a CSR X with at least this many stored entries is split into
+# consecutive row blocks (views, no copy) whose products run on softmaxkit's thread
+# pool, when ``LinearSoftmaxLoss._sparse_threads`` > 1 (SoftmaxRegression sets it for
+# its fit, see _softmax_regression._sparse_fit_threads).  X^T G then sums the blocks'
+# partial products in block order, so results do not depend on timing.
+_SPARSE_PARALLEL_NNZ = 1 << 18
+
+
 def _is_sparse(X):
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def _csr_row_blocks(X, parts):
+    """``(start, stop, view)`` for ``parts`` near-equal consecutive row blocks of the
+    CSR matrix ``X``; the views share X's data and indices."""
+    n = X.shape[0]
+    edges = np.linspace(0, n, parts + 1).round().astype(np.intp)
+    blocks = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b > a:
+            lo, hi = X.indptr[a], X.indptr[b]
+            view = type(X)((X.data[lo:hi], X.indices[lo:hi], X.indptr[a:b + 1] - lo),
+                           shape=(int(b - a), X.shape[1]), copy=False)
+            blocks.append((int(a), int(b), view))
+    return blocks
+
+
+def _parallel_sparse(X, threads):
+    return (threads > 1 and _is_sparse(X) and X.format == "csr"
+            and X.nnz >= _SPARSE_PARALLEL_NNZ and X.shape[0] >= threads)
+
+
+def _dot(X, B, threads=1):
+    """``X @ B`` as a C-contiguous (n, K) array in X's dtype (dense or sparse X; B
+    dense (d, K))."""
+    if not _parallel_sparse(X, threads):
+        return np.ascontiguousarray(X @ B, dtype=X.dtype)
+    from .._pool import run_tasks
+
+    B = np.ascontiguousarray(B)
+    out = np.empty((X.shape[0], B.shape[1]), dtype=X.dtype)
+
+    def block(a, b, Xb):
+        out[a:b] = Xb @ B
+
+    run_tasks(block, _csr_row_blocks(X, threads))
+    return out
 
 
 def _ce(z, target):
@@ -34,8 +80,17 @@ def _ce(z, target):
     return loss, grad
 
 
-def _xt_dot(X, G):
+def _xt_dot(X, G, threads=1):
     """X^T G as a (d, K) array (dense or sparse X)."""
+    if _parallel_sparse(X, threads):
+        from .._pool import run_tasks
+
+        parts = run_tasks(lambda a, b, Xb: np.asarray(Xb.T @ G[a:b]),
+                          _csr_row_blocks(X, threads))
+        out = parts[0]
+        for part in parts[1:]:  # block order
+            out += part
+        return out
     if _is_sparse(X):
         return np.asarray(X.T @ G)
     # (G^T X)^T: for C-contiguous X this is BLAS's fast layout (measured 1.7x
@@ -194,6 +249,9 @@ class LinearSoftmaxLoss:
     array([0., 0., 0.])
     """
 
+    # threads for the products with a large CSR X (see _SPARSE_PARALLEL_NNZ)
+    _sparse_threads = 1
+
     def __init__(self, n_classes, fit_intercept=True):
         if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) \
                 or n_classes < 2:
@@ -259,8 +317,7 @@ class LinearSoftmaxLoss:
 
     def _logits(self, coef, X):
         W, b = self._split(coef, X.shape[1], X.dtype)
-        Z = X @ W.T
-        Z = np.ascontiguousarray(Z, dtype=X.dtype)
+        Z = _dot(X, W.T, self._sparse_threads)
         if b is not None:
             Z += b
         return Z
@@ -312,7 +369,7 @@ class LinearSoftmaxLoss:
         del Z
         value = self._value(loss, s)
         G = R if s is None else R * s[:, None]
-        gW = _xt_dot(X, G).T
+        gW = _xt_dot(X, G, self._sparse_threads).T
         gb = _col_sums(G) if self.fit_intercept else None
         grad = self._pack(gW, gb)
         return value, grad, _ProbState(R, Y, s)
@@ -330,15 +387,18 @@ class LinearSoftmaxLoss:
         d = X.shape[1]
         V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, X.dtype)
 
+        threads = self._sparse_threads
+
         def terms():
             for _, Xb, P, PS in state.blocks(X):
-                U = np.ascontiguousarray(Xb @ V.T, dtype=X.dtype)
+                U = _dot(Xb, V.T, threads)
                 if vb is not None:
                     U += vb
                 t = np.einsum("ij,ij->i", P, U)
                 U -= t[:, None]
                 U *= PS
-                yield _xt_dot(Xb, U).T, (_col_sums(U) if self.fit_intercept else None)
+                yield _xt_dot(Xb, U, threads).T, (_col_sums(U) if self.fit_intercept
+                                                  else None)
 
         return self._pack(*_sum_blocks(terms()))
 
@@ -354,7 +414,8 @@ class LinearSoftmaxLoss:
             for rows, _, P, PS in state.blocks(X):
                 Xb_sq = X_sq if rows == slice(None) else X_sq[rows]
                 C = PS * (1 - P)
-                yield _xt_dot(Xb_sq, C).T, (_col_sums(C) if self.fit_intercept else None)
+                yield _xt_dot(Xb_sq, C, self._sparse_threads).T, (
+                    _col_sums(C) if self.fit_intercept else None)
 
         return self._pack(*_sum_blocks(terms()))
 
