@@ -551,6 +551,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     logistic regression with ``2C``.  The intercepts start at the log class
     frequencies, ``W`` at 0.
 
+    Threads: dense fits use BLAS's threads for the matrix products and
+    ``NUMBA_NUM_THREADS`` for the compiled cross-entropy kernels; a large sparse
+    (CSR) fit runs SciPy's one-threaded products on row blocks with as many
+    threads as BLAS may use, and BLAS in one thread.  Small problems run BLAS in
+    one thread.  ``threadpoolctl.threadpool_limits(n)`` caps all of it but the
+    kernels.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
