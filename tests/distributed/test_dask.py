@@ -339,6 +339,70 @@ def test_bad_soft_targets_are_clear_errors(client):
     assert _our_keys(client) == []
 
 
+def _sparse_data(seed, n=N, d=40, k=K):
+    import scipy.sparse as sparse
+
+    rng = np.random.default_rng(seed)
+    X = sparse.random(n, d, density=0.15, format="csr", random_state=seed,
+                      data_rvs=rng.standard_normal)
+    y = np.argmax(np.asarray(X @ rng.normal(size=(d, k))) + rng.gumbel(size=(n, k)), axis=1)
+    return X, y, rng.uniform(0.2, 2.0, size=n)
+
+
+@pytest.mark.parametrize("persist", [True, False, "auto"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_sparse_dask_array_equals_in_memory(client, monkeypatch, persist, dtype):
+    """A Dask array of SciPy CSR chunks is computed on as CSR (never densified):
+    the fit, with sample weights, equals the in-memory sparse fit and lazy
+    predictions equal the in-memory ones.  "auto" decides from the measured
+    size of the CSR partitions (their nnz), not from n_samples x n_features."""
+    from softmaxkit.distributed import _chunks, _term
+
+    X, y, s = _sparse_data(17)
+    X = X.astype(dtype)
+    Xd = da.from_array(X, chunks=(UNEVEN, 15), asarray=False)  # column chunks merged
+    dense_calls = []
+    orig_asarray = _chunks.np.asarray
+
+    def no_dense(a, *args, **kw):
+        if hasattr(a, "nnz"):
+            dense_calls.append(type(a).__name__)
+        return orig_asarray(a, *args, **kw)
+
+    monkeypatch.setattr(_chunks.np, "asarray", no_dense)
+    nnz_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    # half the memory lies between the CSR size and the dense size: "auto" persists
+    monkeypatch.setattr(_term, "total_memory", lambda client: 4 * nnz_bytes)
+    params = dict(solver="newton-cg", tol=1e-10)
+    with dask.config.set({"softmaxkit.persist": persist}):
+        model = SoftmaxRegression(**params).fit(Xd, da.from_array(y, chunks=100),
+                                                sample_weight=da.from_array(s, chunks=250))
+        with DaskDataTerm(Xd, y) as term:
+            assert term.persisted is (persist is not False)
+    monkeypatch.setattr(_chunks.np, "asarray", orig_asarray)
+    assert dense_calls == []
+    ref = SoftmaxRegression(**params).fit(X, y, sample_weight=s)
+    # float32: the float32 fit's own accuracy (within 1e-4 of a float64 fit)
+    tol = 1e-8 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=tol * 100,
+                               atol=tol * np.abs(ref.coef_).max())
+    assert model.coef_.dtype == dtype
+    np.testing.assert_allclose(model.predict_proba(Xd).compute(), ref.predict_proba(X),
+                               atol=tol)
+    assert _our_keys(client) == []
+
+
+def test_nonfinite_in_a_sparse_partition_is_a_clear_error(client):
+    X, y, _ = _sparse_data(18)
+    row = UNEVEN[0] + 9  # partition 1, its row 9
+    X = X.tolil()
+    X[row, 3] = np.inf
+    X = X.tocsr()
+    with pytest.raises(ValueError, match=r"Input X contains infinity \(partition 1, row 9"):
+        SoftmaxRegression().fit(da.from_array(X, chunks=(UNEVEN, -1), asarray=False), y)
+    assert _our_keys(client) == []
+
+
 def test_two_distributed_fits_are_bitwise_equal(client):
     X, y, s = _data(9)
     a = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))

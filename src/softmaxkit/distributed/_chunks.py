@@ -217,9 +217,23 @@ def _aligned(a):
     return np.require(a, requirements=("C", "A"))
 
 
+def _is_sparse(x):
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+def _aligned_csr(X):
+    """A CSR matrix whose three arrays are contiguous and aligned (see _aligned)."""
+    arrays = (X.data, X.indices, X.indptr)
+    fixed = tuple(_aligned(a) for a in arrays)
+    if all(a is b for a, b in zip(arrays, fixed, strict=True)):
+        return X
+    return type(X)(fixed, shape=X.shape, copy=False)
+
+
 def _part(part):
     X, Y, w = part
-    return _aligned(X), _aligned(Y), (None if w is None else _aligned(w))
+    X = _aligned_csr(X) if _is_sparse(X) else _aligned(X)
+    return X, _aligned(Y), (None if w is None else _aligned(w))
 
 
 def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
@@ -232,7 +246,9 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         wb = xb[w_col]
     if x_cols is not None:
         xb = xb[x_cols]
-    if hasattr(xb, "to_numpy"):
+    if _is_sparse(xb):  # a sparse chunk (a Dask array of SciPy matrices) stays sparse
+        X = _aligned_csr(xb.tocsr().astype(dtype, copy=False))
+    elif hasattr(xb, "to_numpy"):
         try:
             X = xb.to_numpy(dtype=dtype)
         except (TypeError, ValueError) as exc:
@@ -240,8 +256,7 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
                 f"X partition {index} could not be converted to {np.dtype(dtype).name}: {exc}"
             ) from None
     else:
-        X = np.asarray(xb, dtype=dtype)
-    X = _aligned(X)
+        X = _aligned(np.asarray(xb, dtype=dtype))
     y = _to_numpy_1d(yb)
     if is_soft(y):
         if y.dtype.kind not in "biuf":
@@ -268,15 +283,28 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     return X, y, w
 
 
+def _nbytes(X):
+    if _is_sparse(X):
+        return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
+    return int(X.nbytes)
+
+
 def part_stats(part, index):
     """Statistics of one prepared partition (small; gathered to the client)."""
     X, y, w = part
     n = int(X.shape[0])
     bad_x = None
-    finite = np.isfinite(X).all(axis=1) if X.size else np.ones(n, dtype=bool)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
+    if _is_sparse(X):
+        bad = np.flatnonzero(~np.isfinite(X.data))
+        if bad.size:
+            row = int(np.searchsorted(X.indptr, bad[0], side="right") - 1)
+            bad_x = (row, "NaN" if np.isnan(X.data[bad[0]]) else "infinity")
+    else:
+        finite = np.isfinite(X).all(axis=1) if X.size else np.ones(n, dtype=bool)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
+    nbytes = _nbytes(X) + y.nbytes + (0 if w is None else w.nbytes)
     bad_y = None
     if y.dtype.kind == "f" and n and not np.isfinite(y).all():
         bad_y = int(np.flatnonzero(~np.isfinite(y).reshape(n, -1).all(axis=1))[0])
@@ -288,7 +316,7 @@ def part_stats(part, index):
             bad_w = (int(np.flatnonzero(bad)[0]), float(w[np.flatnonzero(bad)[0]]))
         wsum = float(np.sum(w, dtype=np.float64))
     if is_soft(y):
-        return _soft_stats(y, w, index, n, X, bad_x, bad_y, bad_w, wsum)
+        return _soft_stats(y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes)
     if bad_y is None and n:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         totals = (counts.astype(np.float64) if w is None
@@ -306,10 +334,11 @@ def part_stats(part, index):
         "bad_y": bad_y,
         "bad_w": bad_w,
         "wsum": wsum,
+        "nbytes": nbytes,
     }
 
 
-def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum):
+def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes):
     """``part_stats`` of soft targets: the first row that is not a distribution
     (negative, or summing to more than 1e-6 (float64) / 1e-4 (float32) away from
     1, as the in-memory estimator checks), the column sums ``counts`` and the
@@ -345,6 +374,7 @@ def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum):
         "bad_soft": bad_soft,
         "bad_w": bad_w,
         "wsum": wsum,
+        "nbytes": nbytes,
     }
 
 
@@ -401,7 +431,8 @@ def state_hessp(state, part, v, loss):
 def state_hess_diag(state, part, loss):
     """Diagonal of one chunk's Hessian (at the state's ``coef``)."""
     X = _part(part)[0]
-    return np.asarray(loss._hess_diag(state, np.square(X)))
+    X_sq = X.multiply(X).tocsr() if _is_sparse(X) else np.square(X)
+    return np.asarray(loss._hess_diag(state, X_sq, X))
 
 
 def state_hessian(state, part, loss):

@@ -23,7 +23,7 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
     model : SoftmaxRegression
         The estimator to fit (its parameters are used as they are).
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
-        Features.
+        Features; the chunks of a Dask array may be SciPy sparse matrices.
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or class probabilities (soft targets, rows summing to 1,
         as :meth:`SoftmaxRegression.fit` takes them).

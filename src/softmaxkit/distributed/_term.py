@@ -30,6 +30,12 @@ def _persist_option(persist):
     return persist
 
 
+def _is_sparse_array(X):
+    """A Dask array whose chunks are SciPy sparse matrices."""
+    meta = getattr(X, "_meta", None)
+    return not hasattr(X, "columns") and hasattr(meta, "tocsr") and hasattr(meta, "nnz")
+
+
 def _float_dtype(X, dtype):
     """float32 when X is all float32 (as the in-memory estimator keeps it), else float64."""
     if dtype is None:
@@ -72,6 +78,8 @@ class DaskDataTerm:
     ----------
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features.  Row chunks define the partitions (column chunks are merged).
+        The chunks may be SciPy sparse matrices (``da.from_array(X_csr,
+        chunks=(rows, -1), asarray=False)``): they are computed on as CSR.
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels (any sortable type), or class probabilities (soft targets:
         a 2-D Dask array, DataFrame or ndarray whose rows sum to 1; the classes
@@ -179,7 +187,8 @@ class DaskDataTerm:
             for i, (x, t, w) in enumerate(zip(xb, yb, wb, strict=True))
         ]
         memory = total_memory(self._runner.client)
-        if persist == "auto" and n_rows is not None:
+        sparse = _is_sparse_array(X)
+        if persist == "auto" and n_rows is not None and not sparse:
             persist = self._nbytes(n_rows) <= _PERSIST_FRACTION * memory
 
         # the statistics pass: on the persisted partitions, or streamed
@@ -203,8 +212,10 @@ class DaskDataTerm:
         self.n_samples = int(sum(st["n"] for st in stats))
         self._loss = LinearSoftmaxLoss(self.n_classes, fit_intercept=self.fit_intercept)
 
-        if persist == "auto":  # DataFrames: decided once the size is known
-            persist = self._nbytes(self.n_samples) <= _PERSIST_FRACTION * memory
+        if persist == "auto":  # DataFrames, sparse arrays: decided once the size is known
+            size = (sum(st["nbytes"] for st in stats) if sparse
+                    else self._nbytes(self.n_samples))
+            persist = size <= _PERSIST_FRACTION * memory
             if persist:
                 parts = self._runner.materialize(prepared)
         self.persisted = bool(persist)
