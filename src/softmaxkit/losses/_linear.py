@@ -25,9 +25,9 @@ _MAX_LOGIT_BYTES = 64 << 20
 # Sparse products on several threads: SciPy's CSR products run in one thread (and
 # release the GIL), so a CSR X with at least this many stored entries is split into
 # consecutive row blocks (views, no copy) whose products run on softmaxkit's thread
-# pool, when ``LinearSoftmaxLoss._sparse_threads`` > 1 (SoftmaxRegression sets it for
-# its fit, see _softmax_regression._sparse_fit_threads).  X^T G then sums the blocks'
-# partial products in block order, so results do not depend on timing.
+# pool, when ``LinearSoftmaxLoss._sparse_threads`` > 1 (SoftmaxRegression's fit sets it
+# to BLAS's thread budget, see SoftmaxRegression._fit_term).  X^T G then sums the
+# blocks' partial products in block order, so results do not depend on timing.
 _SPARSE_PARALLEL_NNZ = 1 << 18
 
 
