@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..losses._linear import _is_sparse
+
 __all__ = []
 
 
@@ -217,10 +219,6 @@ def _aligned(a):
     return np.require(a, requirements=("C", "A"))
 
 
-def _is_sparse(x):
-    return hasattr(x, "tocsr") and hasattr(x, "nnz")
-
-
 def _aligned_csr(X):
     """A CSR matrix whose three arrays are contiguous and aligned (see _aligned)."""
     arrays = (X.data, X.indices, X.indptr)
@@ -283,7 +281,7 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     return X, y, w
 
 
-def _nbytes(X):
+def _part_nbytes(X):
     if _is_sparse(X):
         return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
     return int(X.nbytes)
@@ -304,7 +302,7 @@ def part_stats(part, index):
         if not finite.all():
             row = int(np.flatnonzero(~finite)[0])
             bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
-    nbytes = _nbytes(X) + y.nbytes + (0 if w is None else w.nbytes)
+    nbytes = _part_nbytes(X) + y.nbytes + (0 if w is None else w.nbytes)
     bad_y = None
     if y.dtype.kind == "f" and n and not np.isfinite(y).all():
         bad_y = int(np.flatnonzero(~np.isfinite(y).reshape(n, -1).all(axis=1))[0])

@@ -32,8 +32,9 @@ def _persist_option(persist):
 
 def _is_sparse_array(X):
     """A Dask array whose chunks are SciPy sparse matrices."""
-    meta = getattr(X, "_meta", None)
-    return not hasattr(X, "columns") and hasattr(meta, "tocsr") and hasattr(meta, "nnz")
+    from ..losses._linear import _is_sparse
+
+    return not hasattr(X, "columns") and _is_sparse(getattr(X, "_meta", None))
 
 
 def _float_dtype(X, dtype):
