@@ -403,6 +403,79 @@ def test_nonfinite_in_a_sparse_partition_is_a_clear_error(client):
     assert _our_keys(client) == []
 
 
+def _objective(model, X, y, s):
+    Z = X @ model.coef_.T + model.intercept_
+    L = Z - np.log(np.exp(Z - Z.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - Z.max(1, keepdims=True)
+    return float(-(s * L[np.arange(len(y)), y]).sum() + 0.5 * (model.coef_ ** 2).sum())
+
+
+def test_partial_fit_one_partition_equals_in_memory(client):
+    """With a single partition a Dask pass is the in-memory pass (same shuffles,
+    same penalty weight, same balanced class weights; the total weight is summed
+    in another order, hence rounding-level differences)."""
+    X, y, s = _data(21)
+    params = dict(random_state=3, class_weight="balanced")
+    ref, ours = SoftmaxRegression(**params), SoftmaxRegression(**params)
+    Xd, yd, sd = (da.from_array(X, chunks=(N, D)), da.from_array(y, chunks=N),
+                  da.from_array(s, chunks=N))
+    for epoch in range(3):
+        classes = np.arange(K) if epoch == 0 else None
+        ref.partial_fit(X, y, classes=classes, sample_weight=s)
+        ours.partial_fit(Xd, yd, classes=classes, sample_weight=sd)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    assert ours.n_iter_ == 3 and list(ours.classes_) == list(range(K))
+    assert _our_keys(client) == []
+
+
+def test_partial_fit_over_partitions_approaches_fit(client):
+    """Passes over the uneven partitions (one computed at a time) approach the
+    optimum of fit on the whole collection: the penalty is weighted by the total
+    weight, not per partition."""
+    X, y, s = _data(22)
+    full = SoftmaxRegression(tol=1e-10).fit(X, y, sample_weight=s)
+    f_full = _objective(full, X, y, s)
+    model, mem = SoftmaxRegression(random_state=0), SoftmaxRegression(random_state=0)
+    Xd, yd, sd = _dask(X, y, s)
+    gaps, mem_gaps = [], []
+    for epoch in range(12):
+        classes = np.arange(K) if epoch == 0 else None
+        model.partial_fit(Xd, yd, classes=classes, sample_weight=sd)
+        mem.partial_fit(X, y, classes=classes, sample_weight=s)
+        gaps.append(_objective(model, X, y, s) / f_full - 1)
+        mem_gaps.append(_objective(mem, X, y, s) / f_full - 1)
+    # as fast as the in-memory passes (a penalty weighted per partition would
+    # pull the iterates to another point and stall the gap)
+    assert 0 <= gaps[-1] < gaps[2] / 1.5
+    assert gaps[-1] < 4 * mem_gaps[-1]
+    assert model.n_iter_ == 12 and model.loss_curve_.shape == (12,)
+    # soft targets and a sparse X on the same path
+    import scipy.sparse as sparse
+
+    Xs = da.from_array(sparse.csr_matrix(X), chunks=(UNEVEN, -1), asarray=False)
+    soft = SoftmaxRegression(random_state=0).partial_fit(Xs, da.from_array(np.eye(K)[y],
+                                                                           chunks=(100, K)))
+    lab = SoftmaxRegression(random_state=0).partial_fit(Xs, yd, classes=np.arange(K))
+    np.testing.assert_allclose(soft.coef_, lab.coef_, rtol=1e-10, atol=1e-12)
+
+
+def test_partial_fit_dask_errors(client):
+    X, y, _ = _data(23)
+    Xd, yd, _ = _dask(X, y)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        SoftmaxRegression().partial_fit(Xd, yd)
+    model = SoftmaxRegression().partial_fit(Xd, yd, classes=np.arange(K))
+    with pytest.raises(ValueError, match="classes differs"):
+        model.partial_fit(Xd, yd, classes=np.arange(K + 1))
+    with pytest.raises(ValueError, match="X has 4 features, but SoftmaxRegression is "
+                                         "expecting 5"):
+        model.partial_fit(Xd[:, :4], yd)
+    with pytest.raises(ValueError, match="labels not in classes"):
+        model.partial_fit(Xd, yd + 10)
+    assert _our_keys(client) == []
+
+
 def test_two_distributed_fits_are_bitwise_equal(client):
     X, y, s = _data(9)
     a = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))

@@ -283,6 +283,34 @@ def test_partial_fit_converges_toward_fit():
         SoftmaxRegression().partial_fit(X, y)
 
 
+@pytest.mark.parametrize("sizes", [(200,), (70, 190, 45, 160, 135), (10,) * 20, (3, 0, 130)])
+@pytest.mark.parametrize("sparse_x", [False, True])
+def test_minibatches_over_blocks(sizes, sparse_x):
+    """partial_fit's minibatches over row blocks (the partitions of a Dask
+    collection): every row once per pass, every batch but the last full, a block's
+    tail completed from the next block; one block gives the in-memory batches."""
+    from softmaxkit.models._softmax_regression import _minibatches
+
+    n = sum(sizes)
+    X = np.arange(n, dtype=float)[:, None] * np.ones((1, 3))
+    Y, w = np.arange(n), np.arange(n) * 0.5
+    edges = np.cumsum((0,) + sizes)
+    parts = [((sp.csr_matrix(X[a:b]) if sparse_x else X[a:b]), Y[a:b], w[a:b])
+             for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    batches = list(_minibatches(parts, np.random.default_rng(0), 64))
+    rows = np.concatenate([b[1] for b in batches])
+    np.testing.assert_array_equal(np.sort(rows), Y)
+    assert all(b[0].shape[0] == 64 for b in batches[:-1]) and batches[-1][0].shape[0] <= 64
+    for Xb, Yb, wb in batches:
+        Xd = Xb.toarray() if sparse_x else Xb
+        np.testing.assert_array_equal(Xd[:, 0], Yb)   # rows stay aligned
+        np.testing.assert_array_equal(wb, Yb * 0.5)
+    if len(sizes) == 1:
+        order = np.random.default_rng(0).permutation(n)
+        for i, b in enumerate(batches):
+            np.testing.assert_array_equal(b[1], np.sort(order[64 * i:64 * (i + 1)]))
+
+
 def test_warm_start_verbose_and_iteration_hook(capsys):
     X, y = _synthetic(n=200, seed=12)
     m = SoftmaxRegression(tol=1e-10, warm_start=True, verbose=1)

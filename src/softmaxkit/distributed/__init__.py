@@ -20,9 +20,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "softmaxkit.distributed needs Dask: pip install 'softmaxkit[dask]'"
     ) from exc
 
-from ._estimator import fit_dask
+from ._estimator import fit_dask, partial_fit_dask
 from ._io import read_parquet_dataset
 from ._predict import predict_lazy
 from ._term import DaskDataTerm
 
-__all__ = ["DaskDataTerm", "fit_dask", "predict_lazy", "read_parquet_dataset"]
+__all__ = ["DaskDataTerm", "fit_dask", "partial_fit_dask", "predict_lazy",
+           "read_parquet_dataset"]

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._term import DaskDataTerm
 
-__all__ = ["fit_dask"]
+__all__ = ["fit_dask", "partial_fit_dask"]
 
 
 def fit_dask(model, X, y, sample_weight=None, *, persist=None):
@@ -72,15 +72,104 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
         persist=persist,
     )
     try:
-        model.classes_ = term.classes
-        model.n_features_in_ = term.n_features
-        names = term.feature_names
-        if names is not None and all(isinstance(c, str) for c in X.columns):
-            model.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(model, "feature_names_in_"):
-            del model.feature_names_in_
+        _set_data_attributes(model, term, X)
         model._partial = None
         model._fit_term(term)
+    finally:
+        term.close()
+    return model
+
+
+def _set_data_attributes(model, term, X):
+    model.classes_ = term.classes
+    model.n_features_in_ = term.n_features
+    names = term.feature_names
+    if names is not None and all(isinstance(c, str) for c in X.columns):
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    elif hasattr(model, "feature_names_in_"):
+        del model.feature_names_in_
+
+
+def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
+    """One pass of :meth:`SoftmaxRegression.partial_fit` over Dask collections.
+
+    What ``model.partial_fit(X, y, classes, sample_weight)`` runs when X is a
+    Dask collection: a statistics pass over the partitions (validation, class
+    counts and the total weight ``S``, on the workers), then minibatch Adam over
+    the partitions in order, each computed into the client's memory on its own
+    (one partition at a time, so the collection may be larger than the client's
+    memory) and shuffled into minibatches of 64 rows with ``random_state``.
+
+    Parameters
+    ----------
+    model : SoftmaxRegression
+    X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
+        Features (chunks may be SciPy sparse matrices).
+    y : dask.array.Array, dask Series or DataFrame, or ndarray
+        Labels of shape (n_samples,) or class probabilities (n_samples, n_classes).
+    classes : array-like of shape (n_classes,), default=None
+        All class labels; required on the first call with label targets.
+    sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
+
+    Returns
+    -------
+    model : SoftmaxRegression
+
+    Notes
+    -----
+    As in memory, the penalty is weighted as if the collection were the whole
+    training set (``1 / (C * S)``), so repeated calls approach ``fit`` on it; the
+    rows are shuffled within each partition (not across partitions).  With a
+    single partition the pass equals the in-memory one exactly.
+    ``class_weight="balanced"`` uses the class counts of the whole collection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> from softmaxkit import SoftmaxRegression
+    >>> rng = np.random.default_rng(0)
+    >>> Xn = rng.normal(size=(300, 2)); yn = (Xn[:, 0] > 0).astype(int)
+    >>> X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    >>> clf = SoftmaxRegression(random_state=0)
+    >>> for _ in range(3):
+    ...     _ = clf.partial_fit(X, y, classes=[0, 1])
+    >>> clf.n_iter_, clf.loss_curve_.shape
+    (3, (3,))
+    """
+    import dask
+
+    from ..models._softmax_regression import _PenalizedObjective
+
+    model._check_params()
+    fitted, first = model._partial_check_classes(y, classes)
+    known = None if (first and not fitted) else model.classes_
+    term = DaskDataTerm(
+        X,
+        y,
+        sample_weight,
+        fit_intercept=model.fit_intercept,
+        classes=classes if known is None else known,
+        class_weight=model.class_weight,
+        persist=False,
+    )
+    try:
+        if known is None:
+            _set_data_attributes(model, term, X)
+        else:
+            if term.n_features != model.n_features_in_:
+                raise ValueError(
+                    f"X has {term.n_features} features, but SoftmaxRegression is expecting "
+                    f"{model.n_features_in_} features as input."
+                )
+            if term.n_classes != len(known):
+                raise ValueError(f"y has {term.n_classes} columns but the model has "
+                                 f"{len(known)} classes.")
+        obj = _PenalizedObjective(term, model.penalty, float(model.C), model.l1_ratio)
+        model._partial_start(term, obj, first, fitted)
+        # each partition computed (on the workers) and brought here on its own
+        parts = (dask.compute(p)[0] for p in term._stream)
+        model._partial_pass(obj, parts)
     finally:
         term.close()
     return model

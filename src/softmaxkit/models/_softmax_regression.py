@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 from scipy.linalg.blas import ssyrk
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -101,6 +102,42 @@ def _blas_thread_budget():
 
     return max((int(i.get("num_threads") or 1) for i in threadpool_info()
                 if i.get("user_api") == "blas"), default=1)
+
+
+def _minibatches(parts, rng, size):
+    """Minibatches of ``size`` rows ``(X, Y, s)`` over the row blocks ``parts``: the
+    rows of each block in a random order (``rng.permutation``), a block's last
+    incomplete batch completed from the next block, so every batch but the last
+    has ``size`` rows whatever the blocks' sizes (rows of a batch in their order
+    within a block, for memory locality)."""
+    carry = None  # (X, Y, s) of fewer than ``size`` rows, from earlier blocks
+
+    def take(X, Y, s, idx):
+        return X[idx], Y[idx], None if s is None else s[idx]
+
+    for X, Y, s in parts:
+        n = X.shape[0]
+        order = rng.permutation(n)
+        pos = 0
+        if carry is not None:
+            pos = min(n, size - carry[0].shape[0])
+            piece = take(X, Y, s, np.sort(order[:pos]))
+            Xc = (scipy.sparse.vstack([carry[0], piece[0]], format="csr") if _is_sparse(X)
+                  else np.concatenate([carry[0], piece[0]]))
+            carry = (Xc, np.concatenate([carry[1], piece[1]]),
+                     None if s is None else np.concatenate([carry[2], piece[2]]))
+            if carry[0].shape[0] == size:
+                yield carry
+                carry = None
+        while pos < n:
+            batch = take(X, Y, s, np.sort(order[pos:pos + size]))
+            pos += size
+            if batch[0].shape[0] == size:
+                yield batch
+            else:
+                carry = batch  # completed from the next block, or last
+    if carry is not None:
+        yield carry
 
 
 # --------------------------------------------------------------------------- data term
@@ -865,54 +902,73 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         objective of :meth:`fit` on ``X``, scaled by ``1 / (C * sum(s))``), so calling
         ``partial_fit`` repeatedly on the same data approaches ``fit``.  Minibatches of
         64 rows are shuffled with ``random_state``; Adam's step decays as
-        ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.
+        ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.  A Dask
+        collection is passed over one partition at a time
+        (:func:`softmaxkit.distributed.partial_fit_dask`).
         """
+        if hasattr(X, "__dask_graph__"):  # Dask collection: one partition at a time (#7)
+            from ..distributed import partial_fit_dask
+            return partial_fit_dask(self, X, y, classes, sample_weight)
         self._check_params()
+        fitted, first = self._partial_check_classes(y, classes)
+        if first and not fitted:
+            term = self._make_data_term(X, y, sample_weight, classes=classes, reset=True)
+        else:
+            term = self._make_data_term(X, y, sample_weight, reset=False)
+        obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
+        self._partial_start(term, obj, first, fitted)
+        return self._partial_pass(obj, [(term.X, term.Y, term.s)])
+
+    def _partial_check_classes(self, y, classes):
+        """``(fitted, first)`` for a partial_fit call, after checking ``classes``:
+        required on the very first call with labels, else equal to ``classes_``."""
         fitted = hasattr(self, "coef_") and hasattr(self, "classes_")
         first = getattr(self, "_partial", None) is None
         if first and not fitted:
-            y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
-            soft = y_arr.ndim == 2 and y_arr.shape[1] >= 2
+            if hasattr(y, "__dask_graph__"):  # its number of columns, without computing
+                ncol = len(y.columns) if hasattr(y, "columns") else (
+                    y.shape[1] if y.ndim == 2 else 1)
+            else:
+                y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+                ncol = y_arr.shape[1] if y_arr.ndim == 2 else 1
+            soft = ncol >= 2
             if classes is None and not soft:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            term = self._make_data_term(X, y, sample_weight, classes=classes, reset=True)
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError("classes differs from the classes of the first call to "
+                             "partial_fit.")
+        return fitted, first
+
+    def _partial_start(self, term, obj, first, fitted):
+        """Set up the optimiser state on the first partial_fit call."""
+        if not first:
+            return
+        if fitted:  # continue from the current fit
+            K, m = term.n_classes, obj.m
+            Wb = np.zeros((K, m))
+            Wb[:, :term.n_features] = self.coef_
+            if term.fit_intercept:
+                Wb[:, -1] = self.intercept_
+            if obj.reference:
+                Wb -= Wb[0]
+            x = obj.reduce(Wb.ravel())
         else:
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError("classes differs from the classes of the first call to "
-                                 "partial_fit.")
-            term = self._make_data_term(X, y, sample_weight, reset=False)
-        obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
-        if first:
-            if fitted:  # continue from the current fit
-                K, m = term.n_classes, obj.m
-                Wb = np.zeros((K, m))
-                Wb[:, :term.n_features] = self.coef_
-                if term.fit_intercept:
-                    Wb[:, -1] = self.intercept_
-                if obj.reference:
-                    Wb -= Wb[0]
-                x = obj.reduce(Wb.ravel())
-            else:
-                x = self._initial_coef(term, obj)
-            self._partial = {"opt": Adam(learning_rate=self._partial_lr,
-                                         decay=self._partial_decay), "x": x,
-                             "rng": check_random_state(self.random_state), "passes": 0}
-            self.loss_curve_ = np.empty(0)
+            x = self._initial_coef(term, obj)
+        self._partial = {"opt": Adam(learning_rate=self._partial_lr,
+                                     decay=self._partial_decay), "x": x,
+                         "rng": check_random_state(self.random_state), "passes": 0}
+        self.loss_curve_ = np.empty(0)
+
+    def _partial_pass(self, obj, parts):
+        """One pass of minibatch Adam over ``parts``, an iterable of ``(X, Y, s)``
+        with encoded targets (see :func:`_minibatches`), the penalty weighted by the
+        whole term's ``S``; sets the fitted attributes."""
         st = self._partial
         x = st["x"]
-        n = term.X.shape[0]
-        order = st["rng"].permutation(n)
-        bs = self._partial_batch_size
-        loss = term._loss
-        Xall, Yall, sall = term.X, term.Y, term.s
-        S_total = obj.S
+        loss = LinearSoftmaxLoss(obj.term.n_classes, obj.term.fit_intercept)
         total = 0.0
-        for start in range(0, n, bs):
-            idx = np.sort(order[start:start + bs])
-            Xb = Xall[idx]
-            Yb = Yall[idx]
-            sb = None if sall is None else sall[idx]
-            Sb = float(len(idx)) if sb is None else float(np.sum(sb, dtype=np.float64))
+        for Xb, Yb, sb in _minibatches(parts, st["rng"], self._partial_batch_size):
+            Sb = float(Xb.shape[0]) if sb is None else float(np.sum(sb, dtype=np.float64))
             if Sb <= 0:
                 continue
             coef = obj.expand(x)
@@ -925,9 +981,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             x = st["opt"].step(x, g, objective=value / Sb)
         st["x"] = x
         st["passes"] += 1
-        self._set_coef(obj.expand(x), term, obj)
+        self._set_coef(obj.expand(x), obj.term, obj)
         self.n_iter_ = st["passes"]
-        est = (total / S_total + 0.5 * float(obj._l2vec @ (x * x))
+        est = (total / obj.S + 0.5 * float(obj._l2vec @ (x * x))
                + float(obj.l1_weights @ np.abs(x))) * obj.scale
         self.loss_curve_ = np.append(self.loss_curve_, est)
         return self
