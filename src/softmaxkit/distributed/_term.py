@@ -302,8 +302,12 @@ class DaskDataTerm:
         self.class_counts = counts
         cw = _class_weight_vector(class_weight, classes, counts)
         self._class_weight_vec = cw
-        self._class_totals = totals if cw is None else totals * cw
-        self.weight_sum = float(np.sum(self._class_totals))
+        self._set_class_totals(totals if cw is None else totals * cw)
+
+    def _set_class_totals(self, totals):
+        """The weighted class totals (sample and class weights) and their sum."""
+        self._class_totals = totals
+        self.weight_sum = float(np.sum(totals))
         if not self.weight_sum > 0:
             raise ValueError(
                 "The sample weights (times the class weights) sum to 0; at least one "
@@ -339,13 +343,7 @@ class DaskDataTerm:
         elif class_weight is not None:
             cw = np.array([float(class_weight.get(c, 1.0)) for c in self.classes])
         self._class_weight_vec = cw
-        self._class_totals = second.sum(axis=0) if cw is None else cw @ second
-        self.weight_sum = float(np.sum(self._class_totals))
-        if not self.weight_sum > 0:
-            raise ValueError(
-                "The sample weights (times the class weights) sum to 0; at least one "
-                "sample needs a positive weight."
-            )
+        self._set_class_totals(second.sum(axis=0) if cw is None else cw @ second)
 
     def _map(self, func, **kwargs):
         if self._closed:
