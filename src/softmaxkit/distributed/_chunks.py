@@ -204,7 +204,7 @@ def _to_numpy_1d(v):
     return v
 
 
-def is_soft(y):
+def _is_soft(y):
     """True for (n, K >= 2) targets: class probabilities."""
     return y.ndim == 2 and y.shape[1] >= 2
 
@@ -256,7 +256,7 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     else:
         X = _aligned(np.asarray(xb, dtype=dtype))
     y = _to_numpy_1d(yb)
-    if is_soft(y):
+    if _is_soft(y):
         if y.dtype.kind not in "biuf":
             raise ValueError("Soft targets must be a numeric (n_samples, n_classes) array "
                              f"of class probabilities; partition {index} has dtype {y.dtype}.")
@@ -313,7 +313,7 @@ def part_stats(part, index):
         if bad.any():
             bad_w = (int(np.flatnonzero(bad)[0]), float(w[np.flatnonzero(bad)[0]]))
         wsum = float(np.sum(w, dtype=np.float64))
-    if is_soft(y):
+    if _is_soft(y):
         return _soft_stats(y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes)
     if bad_y is None and n:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -382,7 +382,7 @@ def encode_part(part, classes, class_weight=None):
     Soft targets are rescaled to sum to 1 (as in memory) and weighted by
     ``Y_i . class_weight``."""
     X, y, w = _part(part)
-    if is_soft(y):
+    if _is_soft(y):
         Y = np.ascontiguousarray(y / y.astype(np.float64).sum(axis=1).astype(y.dtype)[:, None])
         per = (None if class_weight is None
                else (Y.astype(np.float64) @ class_weight).astype(X.dtype))
