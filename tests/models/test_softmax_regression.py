@@ -468,6 +468,7 @@ def test_exact_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypa
 
     monkeypatch.setattr(mod._PenalizedObjective, "_block_precond", spy)
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_REBUILD_CG", 0)
     monkeypatch.setattr(mod, "_TINY_WORK", 0)
     ours = SoftmaxRegression(penalty=penalty, C=0.5, fit_intercept=fit_intercept,
                              solver="newton-cg", tol=1e-10).fit(X, y, sample_weight=sw)
@@ -501,6 +502,7 @@ def test_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypatch, w
 
     monkeypatch.setattr(mod._LinearSoftmaxTerm, "class_blocks", spy)
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_REBUILD_CG", 0)
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MIN_ROWS", 20)
     monkeypatch.setattr(mod, "_TINY_WORK", 0)
     ours = SoftmaxRegression(C=0.5, solver="newton-cg", tol=1e-10).fit(X, y, sw)
@@ -526,6 +528,26 @@ def test_soft_targets_are_renormalised_and_warm_start_is_centred():
     warm.fit(X, y)
     np.testing.assert_allclose(warm.coef_, ref.coef_, atol=1e-8)
     assert warm.n_iter_ <= 2
+
+
+def test_class_blocks_built_after_4_and_rebuilt_after_8_cg_steps(monkeypatch):
+    """The blocks replace the Kronecker preconditioner after a Newton step of more
+    than 4 CG steps and are rebuilt only after a step of more than 8."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=300, d=12, K=4, seed=3)
+    term = mod._LinearSoftmaxTerm(X, y.astype(np.intp), None, 4, True)
+    obj = mod._PenalizedObjective(term, "l2", 1.0)
+    built = []
+    orig = mod._PenalizedObjective._block_precond
+    monkeypatch.setattr(mod._PenalizedObjective, "_block_precond",
+                        lambda self, x: built.append(1) or orig(self, x))
+    x = np.zeros(obj.n_params)
+    term.loss_gradient(obj.expand(x))
+    for cg_steps, builds in ((0, 0), (4, 0), (5, 1), (5, 1), (8, 1), (9, 2), (3, 2)):
+        obj._n_hv += cg_steps
+        obj.precond(x)
+        assert len(built) == builds, (cg_steps, builds)
 
 
 def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):

@@ -46,7 +46,9 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # Newton-CG preconditioners (see _PenalizedObjective._raw_precond).  It starts with the
 # Kronecker one; after a Newton step that took more than _BLOCK_PRECOND_CG CG steps it
 # uses, for dense X, the per-class diagonal blocks of the Hessian (K blocks of m x m,
-# Cholesky), kept while steps stay cheap and rebuilt when they are not.  With n >= 2.5 m^2
+# Cholesky), rebuilt at the current point after a step of more than
+# _BLOCK_PRECOND_REBUILD_CG CG steps (rebuilding after more than 4 instead was 2-10%
+# slower on the problems of RESULTS.md: the blocks cost several products).  With n >= 2.5 m^2
 # rows they are estimated on max(_BLOCK_PRECOND_MIN_ROWS * m, 4 n / m) rows (at most about
 # the cost of two Hessian-vector products; on the 50,000 x 100 x 20 benchmark the
 # condition number of the projected preconditioned Hessian at the optimum is 4.0 with
@@ -56,6 +58,7 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # the explicit Hessian (K times the cost) as preconditioner: digits 0.067 -> 0.044 s,
 # breast cancer 0.014 -> 0.010 s, never slower on the problems measured (RESULTS.md).
 _BLOCK_PRECOND_CG = 4
+_BLOCK_PRECOND_REBUILD_CG = 8
 _BLOCK_PRECOND_MAX_M = 2048
 _BLOCK_PRECOND_EXACT_MAX_M = 128
 _BLOCK_PRECOND_MAX_ENTRIES = 1 << 23  # K m^2: 64 MiB of blocks (and as much for the inverse)
@@ -395,7 +398,8 @@ class _PenalizedObjective:
         # while the steps stay cheap and rebuilt when they are not
         used = self._n_hv - self._hv_mark
         self._hv_mark = self._n_hv
-        if used > _BLOCK_PRECOND_CG and self._block_precond_ok():
+        limit = _BLOCK_PRECOND_CG if self._strong_minv is None else _BLOCK_PRECOND_REBUILD_CG
+        if used > limit and self._block_precond_ok():
             self._strong_minv = self._block_precond(x) or self._strong_minv
         if self._strong_minv is not None:
             return self._strong_minv
