@@ -313,31 +313,29 @@ def part_stats(part, index):
         if bad.any():
             bad_w = (int(np.flatnonzero(bad)[0]), float(w[np.flatnonzero(bad)[0]]))
         wsum = float(np.sum(w, dtype=np.float64))
-    if _is_soft(y):
-        return _soft_stats(y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes)
-    if bad_y is None and n:
-        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-        totals = (counts.astype(np.float64) if w is None
-                  else np.bincount(inverse.ravel(), weights=w, minlength=labels.size))
-    else:
-        labels, counts, totals = y[:0], np.zeros(0, dtype=np.intp), np.zeros(0)
-    return {
+    common = {
         "index": index,
         "n": n,
         "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
-        "labels": labels,
-        "counts": counts,
-        "totals": totals,
         "bad_x": bad_x,
         "bad_y": bad_y,
         "bad_w": bad_w,
         "wsum": wsum,
         "nbytes": nbytes,
     }
+    if _is_soft(y):
+        return {**common, **_soft_stats(y, w, n, bad_y)}
+    if bad_y is None and n:
+        labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+        totals = (counts.astype(np.float64) if w is None
+                  else np.bincount(inverse.ravel(), weights=w, minlength=labels.size))
+    else:
+        labels, counts, totals = y[:0], np.zeros(0, dtype=np.intp), np.zeros(0)
+    return {**common, "labels": labels, "counts": counts, "totals": totals}
 
 
-def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes):
-    """``part_stats`` of soft targets: the first row that is not a distribution
+def _soft_stats(Y, w, n, bad_y):
+    """``part_stats``' entries for soft targets: the first row that is not a distribution
     (negative, or summing to more than 1e-6 (float64) / 1e-4 (float32) away from
     1, as the in-memory estimator checks), the column sums ``counts`` and the
     (K, K) matrix ``second = Y^T diag(w) Y`` (class weights act as ``Y_i . cw``
@@ -360,20 +358,7 @@ def _soft_stats(Y, w, index, n, X, bad_x, bad_y, bad_w, wsum, nbytes):
         counts, second = Yn.sum(axis=0), Yw.T @ Yn
     else:
         counts, second = np.zeros(K), np.zeros((K, K))
-    return {
-        "index": index,
-        "n": n,
-        "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
-        "soft": K,
-        "counts": counts,
-        "second": second,
-        "bad_x": bad_x,
-        "bad_y": bad_y,
-        "bad_soft": bad_soft,
-        "bad_w": bad_w,
-        "wsum": wsum,
-        "nbytes": nbytes,
-    }
+    return {"soft": K, "counts": counts, "second": second, "bad_soft": bad_soft}
 
 
 def encode_part(part, classes, class_weight=None):

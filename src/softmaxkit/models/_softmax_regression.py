@@ -760,17 +760,23 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return "newton-cholesky"
         return "newton-cg"
 
+    def _fitted_rows(self, term, obj):
+        """``coef_`` and ``intercept_`` as the (K, m) rows of ``obj``'s coefficients
+        (class 0's row subtracted without a penalty, where it is fixed at 0)."""
+        Wb = np.zeros((term.n_classes, obj.m))
+        Wb[:, :term.n_features] = self.coef_
+        if term.fit_intercept:
+            Wb[:, -1] = self.intercept_
+        if obj.reference:
+            Wb -= Wb[0]
+        return Wb
+
     def _initial_coef(self, term, obj):
         K, m = term.n_classes, obj.m
         if (self.warm_start and hasattr(self, "coef_")
                 and self.coef_.shape == (K, term.n_features)):
-            Wb = np.zeros((K, m))
-            Wb[:, :term.n_features] = self.coef_
-            if term.fit_intercept:
-                Wb[:, -1] = self.intercept_
-            if obj.reference:
-                Wb -= Wb[0]
-            elif obj.penalty == "l2":
+            Wb = self._fitted_rows(term, obj)
+            if not obj.reference and obj.penalty == "l2":
                 # adding one vector to every class's row changes no probability and
                 # centring it can only lower an l2 penalty: start in the subspace
                 # sum_k coef_k = 0 that the iterates then never leave
@@ -948,14 +954,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if not first:
             return
         if fitted:  # continue from the current fit
-            K, m = term.n_classes, obj.m
-            Wb = np.zeros((K, m))
-            Wb[:, :term.n_features] = self.coef_
-            if term.fit_intercept:
-                Wb[:, -1] = self.intercept_
-            if obj.reference:
-                Wb -= Wb[0]
-            x = obj.reduce(Wb.ravel())
+            x = obj.reduce(self._fitted_rows(term, obj).ravel())
         else:
             x = self._initial_coef(term, obj)
         self._partial = {"opt": Adam(learning_rate=self._partial_lr,
