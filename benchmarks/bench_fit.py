@@ -95,8 +95,8 @@ def main(argv=None):
     ap.add_argument("--matched", action="store_true",
                     help="also run scikit-learn's lbfgs at our tolerance (tol=1e-6)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="limit BLAS/OpenMP threads of every library (threadpoolctl) and "
-                         "softmaxkit's kernel threads (NUMBA_NUM_THREADS)")
+                    help="limit BLAS/OpenMP threads of every library (threadpoolctl; "
+                         "softmaxkit's own threads follow BLAS's limit)")
     ap.add_argument("--backends", action="store_true",
                     help="time our fit with SOFTMAXKIT_BACKEND=auto (kernels) vs numpy "
                          "(reference), interleaved, instead of the scikit-learn comparison")
@@ -108,9 +108,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
     run = _run_backends if args.backends else _run_ceiling if args.ceiling else _run
     if args.threads is not None:
-        # softmaxkit's compiled kernels run on their own pool of NUMBA_NUM_THREADS
-        # threads (read when numba is first imported, which has not happened yet)
-        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(args.threads):

@@ -8,18 +8,87 @@ the largest number of extra threads asked for; it returns the results in task
 order.  A child forked after the parent used the pool builds a new one (the
 parent's threads do not exist there).  Idle threads block on the executor's
 queue: nothing spins.
+
+``max_threads()`` is the one thread rule of the package: the CPUs this
+process may run on, capped by the number of threads BLAS may use as
+threadpoolctl sees it.  So ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``,
+``threadpoolctl.threadpool_limits(n)``, joblib's per-worker limits and the
+Dask workers' one-BLAS-thread limit cap softmaxkit's own threads as they cap
+BLAS's.  ``keep_threads()`` holds the budget seen on entry for this context
+while the caller limits BLAS to one thread for BLAS's own sake.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["run_tasks"]
+__all__ = ["keep_threads", "max_threads", "run_tasks"]
 
 _LOCK = threading.Lock()
 _POOL = {"pid": None, "executor": None, "size": 0}
+
+
+_BUDGET = contextvars.ContextVar("softmaxkit_threads", default=None)
+_CONTROLLER = {"pid": None, "blas": None}
+
+
+def _cpus():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _blas_budget():
+    """BLAS's thread count now (threadpoolctl, the libraries loaded when first
+    asked; 5 us a call), or None when no BLAS is found."""
+    pid = os.getpid()
+    if _CONTROLLER["pid"] != pid:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER["blas"] = ThreadpoolController().select(user_api="blas")
+        except Exception:  # pragma: no cover - threadpoolctl unusable
+            _CONTROLLER["blas"] = None
+        _CONTROLLER["pid"] = pid
+    blas = _CONTROLLER["blas"]
+    if blas is None:
+        return None
+    try:
+        counts = [int(i.get("num_threads") or 1) for i in blas.info()]
+    except Exception:  # pragma: no cover - a library that cannot say
+        return None
+    return max(counts) if counts else None
+
+
+def max_threads():
+    """Threads softmaxkit's own parallel work may use (see the module docstring).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    held = _BUDGET.get()
+    if held is not None:
+        return held
+    blas = _blas_budget()
+    return _cpus() if blas is None else max(1, min(_cpus(), blas))
+
+
+@contextlib.contextmanager
+def keep_threads():
+    """Within this context (and this thread), ``max_threads()`` keeps the value
+    it has on entry, whatever BLAS is limited to meanwhile."""
+    token = _BUDGET.set(max_threads())
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 def _executor(size):

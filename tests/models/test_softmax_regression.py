@@ -150,7 +150,7 @@ def test_sparse_fit_runs_scipy_products_on_blas_thread_budget(monkeypatch):
     ref = SoftmaxRegression(tol=1e-10).fit(Xs, y)
     monkeypatch.setattr(mod, "_SMALL_WORK", 0)
     monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 100)
-    monkeypatch.setattr(mod, "_blas_thread_budget", lambda: 3)
+    monkeypatch.setattr(pool, "max_threads", lambda: 3)
     seen = []
     orig = pool.run_tasks
 

@@ -25,8 +25,9 @@ deliberate:
 - serial kernels compile in about half the time of the ``prange`` versions,
   which matters for the first call on a cold cache.
 
-``n_threads()`` is ``NUMBA_NUM_THREADS`` (numba's setting: the CPU count by
-default).
+``n_threads()`` is the package's thread rule (``softmaxkit._pool.max_threads``:
+the CPUs, capped by BLAS's thread count as threadpoolctl sees it), further
+capped by ``NUMBA_NUM_THREADS``.
 
 Rows.  Rows of at most ``_narrow.NARROW_MAX`` (48) entries go to the
 narrow-row kernels of ``_narrow.py`` (a tile of rows transposed so that each
@@ -76,6 +77,7 @@ def _invalidate_stale_cache():
 
 _invalidate_stale_cache()
 
+from .. import _pool  # noqa: E402
 from .._pool import run_tasks as _run_tasks  # noqa: E402
 from ._cross_entropy import ce_labels, ce_probs  # noqa: E402
 from ._softmax import (  # noqa: E402
@@ -97,8 +99,9 @@ _MIN_PARALLEL = 1 << 15
 _MIN_WIDE = 1 << 14
 
 def n_threads():
-    """Threads a kernel call uses (``NUMBA_NUM_THREADS``, default: CPU count)."""
-    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+    """Threads a kernel call uses: ``_pool.max_threads()``, at most
+    ``NUMBA_NUM_THREADS``."""
+    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), _pool.max_threads()))
 
 
 def _bounds(n, parts):
@@ -108,10 +111,10 @@ def _bounds(n, parts):
 
 
 def _row_tasks(n, K):
-    T = n_threads()
-    if T == 1 or n * K < _MIN_PARALLEL or n <= 1:
+    if n * K < _MIN_PARALLEL or n <= 1:
         return [(0, n)]
-    return _bounds(n, min(T, n))
+    T = n_threads()
+    return [(0, n)] if T == 1 else _bounds(n, min(T, n))
 
 
 def _rows(x):
@@ -129,8 +132,8 @@ def _rows(x):
 
 def _family(x2, out, kind):
     n, K = x2.shape
-    T = n_threads()
-    if T > 1 and 0 < n < T and K >= _MIN_WIDE:
+    T = n_threads() if K >= _MIN_WIDE else 1
+    if T > 1 and 0 < n < T:
         for i in range(n):
             _wide_row(x2, out, i, kind, T)
         return

@@ -24,7 +24,6 @@ Peak extra memory is then ``O(threads * rows * classes)``, independent of
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
@@ -57,10 +56,9 @@ _MAX_BLOCK_BYTES = 64 << 20
 
 
 def _n_threads():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    from .._pool import max_threads
+
+    return max_threads()
 
 
 def _block_rows(N, K, chunk_size, itemsize=4):
@@ -96,7 +94,8 @@ def _fused_pass(X, W, b, target, weight, ignore_index, eps, row_scale, grad_scal
     mean; applied to dX, dW and db at the end, not to every block of G).
     Returns ``(loss_rows float64 (N,), wsum_total, dX, dW, db)``.
 
-    Threads.  Dense inputs are processed by ``T`` (CPU count) threads, each
+    Threads.  Dense inputs are processed by ``T`` (``_pool.max_threads()``: the
+    CPUs, capped by BLAS's thread count) threads, each
     taking the next block of rows and running its three products with
     single-threaded BLAS (they release the GIL) and the row core serially;
     only the sums over blocks (``dW += G.T @ X_b``, ``dbias``) are

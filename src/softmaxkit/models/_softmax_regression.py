@@ -22,6 +22,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .. import _pool
 from .._validation import check_choice_param, check_scalar_param, param_error
 from ..losses._linear import LinearSoftmaxLoss, _is_sparse
 from ..solvers import (
@@ -89,22 +90,18 @@ def _lazy_on_dask(method):
 
 @contextlib.contextmanager
 def _blas_threads(single):
-    if not single:
-        yield
-        return
+    """BLAS in one thread when ``single``; softmaxkit's own threads
+    (``_pool.max_threads``) keep the budget they had on entry either way."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1, user_api="blas"):
-        yield
+    from .._pool import keep_threads
 
-
-def _blas_thread_budget():
-    """The number of threads BLAS may use here (threadpoolctl's view: the library
-    default, or what the caller limited it to)."""
-    from threadpoolctl import threadpool_info
-
-    return max((int(i.get("num_threads") or 1) for i in threadpool_info()
-                if i.get("user_api") == "blas"), default=1)
+    with keep_threads():
+        if not single:
+            yield
+            return
+        with threadpool_limits(1, user_api="blas"):
+            yield
 
 
 def _minibatches(parts, rng, size):
@@ -592,12 +589,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     logistic regression with ``2C``.  The intercepts start at the log class
     frequencies, ``W`` at 0.
 
-    Threads: dense fits use BLAS's threads for the matrix products and
-    ``NUMBA_NUM_THREADS`` for the compiled cross-entropy kernels; a large sparse
-    (CSR) fit runs SciPy's one-threaded products on row blocks with as many
-    threads as BLAS may use, and BLAS in one thread.  Small problems run BLAS in
-    one thread.  ``threadpoolctl.threadpool_limits(n)`` caps all of it but the
-    kernels.
+    Threads: softmaxkit uses as many threads as BLAS may (threadpoolctl's view,
+    at most the CPUs of the process), so ``OMP_NUM_THREADS``,
+    ``threadpoolctl.threadpool_limits(n)`` and joblib's per-worker limits cap all
+    of it.  Dense fits use them for BLAS's matrix products and the compiled
+    cross-entropy kernels (also at most ``NUMBA_NUM_THREADS``); a large sparse
+    (CSR) fit runs SciPy's one-threaded products on that many row blocks at once,
+    with BLAS in one thread.  Small problems run BLAS in one thread.
 
     Examples
     --------
@@ -833,7 +831,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             # one thread (its idle threads spin and took the cores: 3.6 s with one
             # thread for SciPy and one for BLAS)
             if not small:
-                term._loss._sparse_threads = _blas_thread_budget()
+                term._loss._sparse_threads = _pool.max_threads()
             single = True
         with _blas_threads(single):
             x0 = self._initial_coef(term, obj)
