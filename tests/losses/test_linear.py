@@ -127,42 +127,60 @@ def test_sparse_equals_dense(fmt):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("threads", [2, 3, 7])
-def test_sparse_products_on_threads_equal_one_thread(monkeypatch, dtype, soft, threads):
-    """A large CSR X is split into row blocks whose products run on threads: X W^T
-    equals the one-thread product bitwise (each row is computed alike), X^T G to
-    rounding (partial sums over the blocks, added in block order: repeatable)."""
+@pytest.mark.parametrize("sparse", [True, False])
+def test_products_on_threads_equal_one_thread(monkeypatch, dtype, soft, threads, sparse):
+    """A large X (CSR or dense) is split into row blocks whose products run on
+    threads: X W^T equals the one-thread product (bitwise for CSR: each row is
+    computed alike), X^T G and the Hessian products to rounding (partial sums over
+    the blocks, added in block order: repeatable)."""
     import softmaxkit.losses._linear as lin_mod
 
     monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 50)
+    monkeypatch.setattr(lin_mod, "_DENSE_PARALLEL_SIZE", 500)
     X, Y, s, coef = _problem(5, n=101, d=9, soft=soft, dtype=dtype)
-    X[np.abs(X) < 1.5] = 0
-    Xs = sp.csr_matrix(X)
-    assert Xs.nnz >= 50
+    if sparse:
+        X[np.abs(X) < 1.5] = 0
+        X = sp.csr_matrix(X)
+        assert X.nnz >= 50
     one, many = LinearSoftmaxLoss(4), LinearSoftmaxLoss(4)
-    many._sparse_threads = threads
+    many._threads = threads
     calls = []
-    orig = lin_mod._csr_row_blocks
+    orig = lin_mod._row_blocks
 
     def spy(X, parts):
         blocks = orig(X, parts)
         calls.append(len(blocks))
         return blocks
 
-    monkeypatch.setattr(lin_mod, "_csr_row_blocks", spy)
+    monkeypatch.setattr(lin_mod, "_row_blocks", spy)
     v = np.random.default_rng(6).standard_normal(coef.size)
-    f1, g1, h1 = one.gradient_hessp(coef, Xs, Y, s)
+    f1, g1, h1 = one.gradient_hessp(coef, X, Y, s)
     assert calls == []
-    fm, gm, hm = many.gradient_hessp(coef, Xs, Y, s)
+    fm, gm, hm = many.gradient_hessp(coef, X, Y, s)
     assert calls and all(c == threads for c in calls)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
-    assert fm == f1  # the logits are bitwise equal
+    if sparse:
+        assert fm == f1  # the logits are bitwise equal
+    else:
+        assert fm == pytest.approx(f1, rel=rtol)
     np.testing.assert_allclose(gm, g1, rtol=rtol, atol=rtol * np.abs(g1).max())
     hv1, hvm = h1(v), hm(v)
     np.testing.assert_allclose(hvm, hv1, rtol=rtol, atol=rtol * np.abs(hv1).max())
     np.testing.assert_array_equal(hm(v), hvm)  # repeatable
-    np.testing.assert_array_equal(lin_mod._dot(Xs, coef.reshape(4, 10)[:, :9].T.astype(dtype),
-                                               threads),
-                                  lin_mod._dot(Xs, coef.reshape(4, 10)[:, :9].T.astype(dtype)))
+    B = coef.reshape(4, 10)[:, :9].T.astype(dtype)
+    np.testing.assert_allclose(lin_mod._dot(X, B, threads), lin_mod._dot(X, B),
+                               rtol=0 if sparse else rtol, atol=0 if sparse else rtol)
+
+
+def test_products_stay_in_one_thread_below_the_size_or_with_one_thread(monkeypatch):
+    import softmaxkit.losses._linear as lin_mod
+
+    X = np.ones((10, 3))
+    assert not lin_mod._parallel(X, 2)  # below _DENSE_PARALLEL_SIZE
+    monkeypatch.setattr(lin_mod, "_DENSE_PARALLEL_SIZE", 1)
+    assert lin_mod._parallel(X, 2) and not lin_mod._parallel(X, 1)
+    assert not lin_mod._parallel(X, 11)  # fewer rows than threads
+    assert not lin_mod._parallel(sp.csc_matrix(X), 2)  # CSC: SciPy's own product
 
 
 def test_float32_stays_float32_and_agrees_with_float64():

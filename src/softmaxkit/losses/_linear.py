@@ -22,53 +22,93 @@ __all__ = ["LinearSoftmaxLoss"]
 _MAX_LOGIT_BYTES = 64 << 20
 
 
-# Sparse products on several threads: SciPy's CSR products run in one thread (and
-# release the GIL), so a CSR X with at least this many stored entries is split into
-# consecutive row blocks (views, no copy) whose products run on softmaxkit's thread
-# pool, when ``LinearSoftmaxLoss._sparse_threads`` > 1 (SoftmaxRegression's fit sets it
-# to BLAS's thread budget, see SoftmaxRegression._fit_term).  X^T G then sums the
-# blocks' partial products in block order, so results do not depend on timing.
+# Products on several threads.  With ``LinearSoftmaxLoss._threads`` > 1
+# (SoftmaxRegression's fit sets it to ``_pool.max_threads()`` and runs BLAS in one
+# thread meanwhile) the products with a large X run on consecutive row blocks of X
+# (views, no copy) on softmaxkit's thread pool, one block per thread: SciPy's CSR
+# products run in one thread (and release the GIL), and one-thread BLAS on row
+# blocks beats multithreaded BLAS on these tall, thin products (50,000 x 100 X, 20
+# columns, 2 cores: G^T X float64 4.7 ms against 6.3 ms with two BLAS threads and 9.1
+# with one), whose idle threads also spin and take the cores from the compiled
+# kernels.  X^T G sums the blocks' partial products in block order, so results do not
+# depend on timing (they do on the number of threads, by rounding).
 _SPARSE_PARALLEL_NNZ = 1 << 18
+_DENSE_PARALLEL_SIZE = 1 << 18
 
 
 def _is_sparse(X):
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
-def _csr_row_blocks(X, parts):
+def _row_blocks(X, parts):
     """``(start, stop, view)`` for ``parts`` near-equal consecutive row blocks of the
-    CSR matrix ``X``; the views share X's data and indices."""
+    dense or CSR matrix ``X``; the views share X's memory."""
     n = X.shape[0]
     edges = np.linspace(0, n, parts + 1).round().astype(np.intp)
     blocks = []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
-        if b > a:
+        if b <= a:
+            continue
+        if _is_sparse(X):
             lo, hi = X.indptr[a], X.indptr[b]
             view = type(X)((X.data[lo:hi], X.indices[lo:hi], X.indptr[a:b + 1] - lo),
                            shape=(int(b - a), X.shape[1]), copy=False)
-            blocks.append((int(a), int(b), view))
+        else:
+            view = X[a:b]
+        blocks.append((int(a), int(b), view))
     return blocks
 
 
-def _parallel_sparse(X, threads):
-    return (threads > 1 and _is_sparse(X) and X.format == "csr"
-            and X.nnz >= _SPARSE_PARALLEL_NNZ and X.shape[0] >= threads)
+def _parallel(X, threads):
+    """Whether the products with ``X`` run on ``threads`` row blocks."""
+    if threads <= 1 or X.shape[0] < threads:
+        return False
+    if _is_sparse(X):
+        return X.format == "csr" and X.nnz >= _SPARSE_PARALLEL_NNZ
+    return isinstance(X, np.ndarray) and X.size >= _DENSE_PARALLEL_SIZE
 
 
 def _dot(X, B, threads=1):
     """``X @ B`` as a C-contiguous (n, K) array in X's dtype (dense or sparse X; B
     dense (d, K))."""
-    if not _parallel_sparse(X, threads):
+    if not _parallel(X, threads):
         return np.ascontiguousarray(X @ B, dtype=X.dtype)
     from .._pool import run_tasks
 
-    B = np.ascontiguousarray(B)
     out = np.empty((X.shape[0], B.shape[1]), dtype=X.dtype)
+    if _is_sparse(X):
+        B = np.ascontiguousarray(B)
 
-    def block(a, b, Xb):
-        out[a:b] = Xb @ B
+        def block(a, b, Xb):
+            out[a:b] = Xb @ B
+    else:
+        B = B.astype(X.dtype, copy=False)
 
-    run_tasks(block, _csr_row_blocks(X, threads))
+        def block(a, b, Xb):
+            np.matmul(Xb, B, out=out[a:b])
+
+    run_tasks(block, _row_blocks(X, threads))
+    return out
+
+
+def _xt_dot_serial(X, G):
+    if _is_sparse(X):
+        return np.asarray(X.T @ G)
+    # (G^T X)^T: for C-contiguous X this is BLAS's fast layout (measured 1.7x
+    # faster than X.T @ G for a 50,000 x 100 X and 20 columns)
+    return (G.T @ X).T
+
+
+def _xt_dot(X, G, threads=1):
+    """X^T G as a (d, K) array (dense or sparse X)."""
+    if not _parallel(X, threads):
+        return _xt_dot_serial(X, G)
+    from .._pool import run_tasks
+
+    parts = run_tasks(lambda a, b, Xb: _xt_dot_serial(Xb, G[a:b]), _row_blocks(X, threads))
+    out = np.array(parts[0])
+    for part in parts[1:]:  # block order
+        out += part
     return out
 
 
@@ -78,24 +118,6 @@ def _ce(z, target):
     fn = _ce_rows if fast is None else fast
     loss, _, grad = fn(z, target, None, None, 0.0, True)
     return loss, grad
-
-
-def _xt_dot(X, G, threads=1):
-    """X^T G as a (d, K) array (dense or sparse X)."""
-    if _parallel_sparse(X, threads):
-        from .._pool import run_tasks
-
-        parts = run_tasks(lambda a, b, Xb: np.asarray(Xb.T @ G[a:b]),
-                          _csr_row_blocks(X, threads))
-        out = parts[0]
-        for part in parts[1:]:  # block order
-            out += part
-        return out
-    if _is_sparse(X):
-        return np.asarray(X.T @ G)
-    # (G^T X)^T: for C-contiguous X this is BLAS's fast layout (measured 1.7x
-    # faster than X.T @ G for a 50,000 x 100 X and 20 columns)
-    return (G.T @ X).T
 
 
 def _col_sums(G):
@@ -249,8 +271,8 @@ class LinearSoftmaxLoss:
     array([0., 0., 0.])
     """
 
-    # threads for the products with a large CSR X (see _SPARSE_PARALLEL_NNZ)
-    _sparse_threads = 1
+    # threads for the products with a large X (see _DENSE_PARALLEL_SIZE)
+    _threads = 1
 
     def __init__(self, n_classes, fit_intercept=True):
         if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) \
@@ -317,7 +339,7 @@ class LinearSoftmaxLoss:
 
     def _logits(self, coef, X):
         W, b = self._split(coef, X.shape[1], X.dtype)
-        Z = _dot(X, W.T, self._sparse_threads)
+        Z = _dot(X, W.T, self._threads)
         if b is not None:
             Z += b
         return Z
@@ -369,7 +391,7 @@ class LinearSoftmaxLoss:
         del Z
         value = self._value(loss, s)
         G = R if s is None else R * s[:, None]
-        gW = _xt_dot(X, G, self._sparse_threads).T
+        gW = _xt_dot(X, G, self._threads).T
         gb = _col_sums(G) if self.fit_intercept else None
         grad = self._pack(gW, gb)
         return value, grad, _ProbState(R, Y, s)
@@ -386,19 +408,29 @@ class LinearSoftmaxLoss:
     def _hvp(self, state, X, v):
         d = X.shape[1]
         V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, X.dtype)
+        VT = V.T
+        intercept = self.fit_intercept
 
-        threads = self._sparse_threads
+        def one(Xb, P, PS):
+            U = _dot(Xb, VT)
+            if vb is not None:
+                U += vb
+            t = np.einsum("ij,ij->i", P, U)
+            U -= t[:, None]
+            U *= PS
+            return _xt_dot_serial(Xb, U).T, (_col_sums(U) if intercept else None)
 
         def terms():
             for _, Xb, P, PS in state.blocks(X):
-                U = _dot(Xb, V.T, threads)
-                if vb is not None:
-                    U += vb
-                t = np.einsum("ij,ij->i", P, U)
-                U -= t[:, None]
-                U *= PS
-                yield _xt_dot(Xb, U, threads).T, (_col_sums(U) if self.fit_intercept
-                                                  else None)
+                if _parallel(Xb, self._threads):
+                    # the whole product per row block: the elementwise part in the
+                    # tasks too; partial sums in block order
+                    from .._pool import run_tasks
+
+                    yield from run_tasks(lambda a, b, Xr, P=P, PS=PS: one(Xr, P[a:b], PS[a:b]),
+                                         _row_blocks(Xb, self._threads))
+                else:
+                    yield one(Xb, P, PS)
 
         return self._pack(*_sum_blocks(terms()))
 
@@ -414,7 +446,7 @@ class LinearSoftmaxLoss:
             for rows, _, P, PS in state.blocks(X):
                 Xb_sq = X_sq if rows == slice(None) else X_sq[rows]
                 C = PS * (1 - P)
-                yield _xt_dot(Xb_sq, C, self._sparse_threads).T, (
+                yield _xt_dot(Xb_sq, C, self._threads).T, (
                     _col_sums(C) if self.fit_intercept else None)
 
         return self._pack(*_sum_blocks(terms()))

@@ -826,12 +826,19 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         single = small
         if _is_sparse(X) and hasattr(term, "_loss"):
             # SciPy's sparse products, the bulk of a sparse fit, run in one thread: they
-            # get BLAS's thread budget on row blocks instead (measured: 50,000 x 20,000
+            # get the thread budget on row blocks instead (measured: 50,000 x 20,000
             # CSR, 2 threads: 4.3 -> 2.5 s), and BLAS, which does little here, runs in
             # one thread (its idle threads spin and took the cores: 3.6 s with one
             # thread for SciPy and one for BLAS)
             if not small:
-                term._loss._sparse_threads = _pool.max_threads()
+                term._loss._threads = _pool.max_threads()
+            single = True
+        elif (not small and hasattr(term, "_loss")
+              and self._choose_solver(term, obj) in ("newton-cg", "lbfgs")):
+            # the products, the bulk of these fits, likewise: one-thread BLAS on one row
+            # block per thread beats multithreaded BLAS on tall, thin products (see
+            # losses._linear), and no idle BLAS thread spins beside the kernels
+            term._loss._threads = _pool.max_threads()
             single = True
         with _blas_threads(single):
             x0 = self._initial_coef(term, obj)
