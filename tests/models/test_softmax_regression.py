@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -609,3 +609,33 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     assert obj(120_000, 200, 5)._block_precond_ok()    # n >= 2.5 m^2
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
     assert not obj(3000, 30, 40)._block_precond_ok()
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads):
+    """The per-class Hessian blocks and the Kronecker factors, on one thread or
+    shared out over threads (classes, row blocks), equal their definitions."""
+    import softmaxkit.losses._linear as lin_mod
+    from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm
+
+    monkeypatch.setattr(lin_mod, "_DENSE_PARALLEL_SIZE", 100)
+    rng = np.random.default_rng(11)
+    n, d, K = 120, 5, 4
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, K, n)
+    s = rng.uniform(0.5, 2.0, n)
+    term = _LinearSoftmaxTerm(X, y, s, K, True)
+    term._loss._threads = threads
+    coef = rng.standard_normal(K * (d + 1)) * 0.3
+    Xa = np.hstack([X, np.ones((n, 1))])
+    P = softmax(Xa @ coef.reshape(K, d + 1).T, axis=1)
+    A = term.class_blocks(coef, n)
+    for k in range(K):
+        exact = Xa.T @ ((s * P[:, k] * (1 - P[:, k]))[:, None] * Xa)
+        iu = np.triu_indices(d + 1)
+        np.testing.assert_allclose(A[k][iu], exact[iu], rtol=2e-5, atol=2e-5)
+    term.loss_gradient(coef)
+    Af, Bf = term.kron_factors(coef)
+    np.testing.assert_allclose(Af, Xa.T @ (s[:, None] * Xa) / s.sum(), rtol=1e-12)
+    B = np.diag(s @ P) - (P * s[:, None]).T @ P
+    np.testing.assert_allclose(Bf, B, rtol=1e-10, atol=1e-12)

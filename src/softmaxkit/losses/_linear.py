@@ -456,8 +456,8 @@ class LinearSoftmaxLoss:
         K = self.n_classes
         B = np.zeros((K, K))
         for _, _, P, PS in state.blocks(X):
-            B += np.diag(np.asarray(PS.sum(axis=0), dtype=np.float64))
-            B -= np.asarray(P.T @ PS, dtype=np.float64)
+            B += np.diag(np.asarray(_col_sums(PS), dtype=np.float64))
+            B -= np.asarray(_xt_dot(P, PS, self._threads), dtype=np.float64)
         return (B + B.T) / 2
 
     def _hessian(self, state, X, dtype=np.float64):
