@@ -83,3 +83,14 @@ def test_kernel_calls_under_a_limit_run_in_one_task(monkeypatch):
     monkeypatch.setattr(pool, "_blas_budget", lambda: 1)
     np.testing.assert_array_equal(softmax(x, axis=1), ref)
     assert seen == [1]
+
+
+def test_one_thread_inside_a_held_budget(monkeypatch):
+    monkeypatch.setattr(pool, "_blas_budget", lambda: 4)
+    monkeypatch.setattr(pool, "_cpus", lambda: 8)
+    with pool.keep_threads():
+        assert pool.max_threads() == 4
+        with pool.one_thread():
+            assert pool.max_threads() == 1
+        assert pool.max_threads() == 4
+    assert pool.max_threads() == 4

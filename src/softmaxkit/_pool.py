@@ -15,7 +15,8 @@ threadpoolctl sees it.  So ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``,
 ``threadpoolctl.threadpool_limits(n)``, joblib's per-worker limits and the
 Dask workers' one-BLAS-thread limit cap softmaxkit's own threads as they cap
 BLAS's.  ``keep_threads()`` holds the budget seen on entry for this context
-while the caller limits BLAS to one thread for BLAS's own sake.
+while the caller limits BLAS to one thread for BLAS's own sake;
+``one_thread()`` makes it 1 inside a task that is itself one of several.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["keep_threads", "max_threads", "run_tasks"]
+__all__ = ["keep_threads", "max_threads", "one_thread", "run_tasks"]
 
 _LOCK = threading.Lock()
 _POOL = {"pid": None, "executor": None, "size": 0}
@@ -85,6 +86,17 @@ def keep_threads():
     """Within this context (and this thread), ``max_threads()`` keeps the value
     it has on entry, whatever BLAS is limited to meanwhile."""
     token = _BUDGET.set(max_threads())
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Within this context (and this thread), ``max_threads()`` is 1: for work
+    that is itself one task of a ``run_tasks`` call."""
+    token = _BUDGET.set(1)
     try:
         yield
     finally:

@@ -386,15 +386,47 @@ class LinearSoftmaxLoss:
                                            chunk_size=self._fused_rows(X, rows))
             grad = self._pack(gW, None if gb is None else gb.astype(X.dtype))
             return value, grad, _BlockedState(W, b, Y, s, rows)
+        if _parallel(X, self._threads):
+            return self._loss_grad_state_blocks(coef, X, Y, s)
         Z = self._logits(coef, X)
         loss, R = _ce(Z, Y)
         del Z
         value = self._value(loss, s)
         G = R if s is None else R * s[:, None]
-        gW = _xt_dot(X, G, self._threads).T
+        gW = _xt_dot(X, G).T
         gb = _col_sums(G) if self.fit_intercept else None
         grad = self._pack(gW, gb)
         return value, grad, _ProbState(R, Y, s)
+
+    def _loss_grad_state_blocks(self, coef, X, Y, s):
+        """``_loss_grad_state`` with the whole pass (logits, cross-entropy, partial
+        gradient) per row block of X, one block per thread; partial sums added in
+        block order."""
+        from .._pool import one_thread, run_tasks
+
+        W, b = self._split(coef, X.shape[1], X.dtype)
+        WT = W.T
+        R = np.empty((X.shape[0], self.n_classes), dtype=X.dtype)
+        intercept = self.fit_intercept
+
+        def one(lo, hi, Xb):
+            with one_thread():
+                Z = _dot(Xb, WT)
+                if b is not None:
+                    Z += b
+                loss, Rb = _ce(Z, Y[lo:hi])
+            R[lo:hi] = Rb
+            sb = None if s is None else s[lo:hi]
+            G = Rb if sb is None else Rb * sb[:, None]
+            return (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
+                    _col_sums(G) if intercept else None)
+
+        parts = run_tasks(one, _row_blocks(X, self._threads))
+        value = 0.0
+        for part in parts:  # block order
+            value += part[0]
+        gW, gb = _sum_blocks((part[1], part[2]) for part in parts)
+        return value, self._pack(gW, gb), _ProbState(R, Y, s)
 
     def _state_at(self, coef, X, Y, s):
         rows = self._block_rows(X)
