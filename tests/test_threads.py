@@ -94,3 +94,11 @@ def test_one_thread_inside_a_held_budget(monkeypatch):
             assert pool.max_threads() == 1
         assert pool.max_threads() == 4
     assert pool.max_threads() == 4
+
+
+def test_blas_limit_limits_and_restores():
+    before = _blas_threads()
+    with pool.blas_limit(1):
+        assert _blas_threads() == 1
+        assert pool.max_threads() == 1
+    assert _blas_threads() == before

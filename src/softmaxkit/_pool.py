@@ -27,14 +27,14 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["keep_threads", "max_threads", "one_thread", "run_tasks"]
+__all__ = ["blas_limit", "keep_threads", "max_threads", "one_thread", "run_tasks"]
 
 _LOCK = threading.Lock()
 _POOL = {"pid": None, "executor": None, "size": 0}
 
 
 _BUDGET = contextvars.ContextVar("softmaxkit_threads", default=None)
-_CONTROLLER = {"pid": None, "blas": None}
+_CONTROLLER = {"pid": None, "all": None, "blas": None}
 
 
 def _cpus():
@@ -44,19 +44,26 @@ def _cpus():
         return max(1, os.cpu_count() or 1)
 
 
-def _blas_budget():
-    """BLAS's thread count now (threadpoolctl, the libraries loaded when first
-    asked; 5 us a call), or None when no BLAS is found."""
+def _controllers():
+    """threadpoolctl's controller of this process's thread pools and its BLAS
+    selection, made once per process (making one reads the loaded libraries:
+    3 ms), or ``(None, None)`` when threadpoolctl cannot be used."""
     pid = os.getpid()
     if _CONTROLLER["pid"] != pid:
         try:
             from threadpoolctl import ThreadpoolController
 
-            _CONTROLLER["blas"] = ThreadpoolController().select(user_api="blas")
+            ctl = ThreadpoolController()
+            _CONTROLLER["all"], _CONTROLLER["blas"] = ctl, ctl.select(user_api="blas")
         except Exception:  # pragma: no cover - threadpoolctl unusable
-            _CONTROLLER["blas"] = None
+            _CONTROLLER["all"] = _CONTROLLER["blas"] = None
         _CONTROLLER["pid"] = pid
-    blas = _CONTROLLER["blas"]
+    return _CONTROLLER["all"], _CONTROLLER["blas"]
+
+
+def _blas_budget():
+    """BLAS's thread count now (5 us a call), or None when no BLAS is found."""
+    blas = _controllers()[1]
     if blas is None:
         return None
     try:
@@ -64,6 +71,19 @@ def _blas_budget():
     except Exception:  # pragma: no cover - a library that cannot say
         return None
     return max(counts) if counts else None
+
+
+@contextlib.contextmanager
+def blas_limit(n=1):
+    """BLAS limited to ``n`` threads within this context (process-wide, like
+    ``threadpoolctl.threadpool_limits(n, user_api="blas")``, without its cost of
+    finding the libraries on every call)."""
+    ctl = _controllers()[0]
+    if ctl is None:  # pragma: no cover - threadpoolctl unusable
+        yield
+        return
+    with ctl.limit(limits=n, user_api="blas"):
+        yield
 
 
 def max_threads():

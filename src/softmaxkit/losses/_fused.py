@@ -24,6 +24,7 @@ Peak extra memory is then ``O(threads * rows * classes)``, independent of
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -128,9 +129,9 @@ def _fused_pass(X, W, b, target, weight, ignore_index, eps, row_scale, grad_scal
     if T == 1 and block * K * d >= _SMALL_GEMM:
         _worker(*args)
     else:
-        from threadpoolctl import threadpool_limits
+        from .._pool import blas_limit
 
-        with threadpool_limits(1, user_api="blas"):
+        with blas_limit(1):
             _run_threads(_worker, args, T)
     wsum_total = st["wsum"]
     if need_grad and grad_scale != 1.0:
@@ -673,13 +674,11 @@ def _class_pass(X, W, b, target, weight, ignore_index, eps, row_scale, grad_scal
     cs = _ClassSweep(X, W, b, target, weight, ignore_index, eps, row_scale, need_grad,
                      need_dX, rows, kc)
     N = cs.N
-    ctx = None
-    if cs.T > 1 or rows * kc * cs.d < _SMALL_GEMM:
-        # our threads, or products too small for BLAS's threads (as in the row path)
-        from threadpoolctl import threadpool_limits
+    limit = cs.T > 1 or rows * kc * cs.d < _SMALL_GEMM
+    # our threads, or products too small for BLAS's threads (as in the row path)
+    from .._pool import blas_limit
 
-        ctx = threadpool_limits(1, user_api="blas")
-    try:
+    with blas_limit(1) if limit else contextlib.nullcontext():
         for s in range(0, N, rows):
             e = min(N, s + rows)
             zy = np.zeros(e - s) if cs.labels else None
@@ -692,9 +691,6 @@ def _class_pass(X, W, b, target, weight, ignore_index, eps, row_scale, grad_scal
                 _sweep(cs.backward, cs.T, cs.nkb, s, e, cs.backward_terms(rt))
             if rt["bad"].size:
                 cs.redo(s + rt["bad"])
-    finally:
-        if ctx is not None:
-            ctx.unregister()
     dX, dW, db = cs.dX, cs.dW, cs.db
     if need_grad and grad_scale != 1.0:
         g = cs.dt.type(grad_scale)

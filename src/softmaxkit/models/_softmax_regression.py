@@ -92,15 +92,11 @@ def _lazy_on_dask(method):
 def _blas_threads(single):
     """BLAS in one thread when ``single``; softmaxkit's own threads
     (``_pool.max_threads``) keep the budget they had on entry either way."""
-    from threadpoolctl import threadpool_limits
-
-    from .._pool import keep_threads
-
-    with keep_threads():
+    with _pool.keep_threads():
         if not single:
             yield
             return
-        with threadpool_limits(1, user_api="blas"):
+        with _pool.blas_limit(1):
             yield
 
 
