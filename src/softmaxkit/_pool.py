@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -34,7 +35,7 @@ _POOL = {"pid": None, "executor": None, "size": 0}
 
 
 _BUDGET = contextvars.ContextVar("softmaxkit_threads", default=None)
-_CONTROLLER = {"pid": None, "all": None, "blas": None}
+_CONTROLLER = {"pid": None, "all": None, "blas": None}  # "pid": (pid, modules loaded)
 
 
 def _cpus():
@@ -46,10 +47,12 @@ def _cpus():
 
 def _controllers():
     """threadpoolctl's controller of this process's thread pools and its BLAS
-    selection, made once per process (making one reads the loaded libraries:
-    3 ms), or ``(None, None)`` when threadpoolctl cannot be used."""
-    pid = os.getpid()
-    if _CONTROLLER["pid"] != pid:
+    selection, or ``(None, None)`` when threadpoolctl cannot be used.  Making one
+    reads the loaded libraries (3 ms), so it is made again only in a new process
+    or after new modules were imported (which may have loaded another BLAS, such
+    as SciPy's)."""
+    key = (os.getpid(), len(sys.modules))
+    if _CONTROLLER["pid"] != key:
         try:
             from threadpoolctl import ThreadpoolController
 
@@ -57,7 +60,7 @@ def _controllers():
             _CONTROLLER["all"], _CONTROLLER["blas"] = ctl, ctl.select(user_api="blas")
         except Exception:  # pragma: no cover - threadpoolctl unusable
             _CONTROLLER["all"] = _CONTROLLER["blas"] = None
-        _CONTROLLER["pid"] = pid
+        _CONTROLLER["pid"] = (os.getpid(), len(sys.modules))
     return _CONTROLLER["all"], _CONTROLLER["blas"]
 
 
