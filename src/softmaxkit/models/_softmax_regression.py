@@ -603,10 +603,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     Threads: softmaxkit uses as many threads as BLAS may (threadpoolctl's view,
     at most the CPUs of the process), so ``OMP_NUM_THREADS``,
     ``threadpoolctl.threadpool_limits(n)`` and joblib's per-worker limits cap all
-    of it.  Dense fits use them for BLAS's matrix products and the compiled
-    cross-entropy kernels (also at most ``NUMBA_NUM_THREADS``); a large sparse
-    (CSR) fit runs SciPy's one-threaded products on that many row blocks at once,
-    with BLAS in one thread.  Small problems run BLAS in one thread.
+    of it.  Large Newton-CG and L-BFGS fits (dense or CSR) run every gradient pass
+    and Hessian product on that many row blocks of X at once, with BLAS in one
+    thread (faster than multithreaded BLAS on these tall, thin products; results
+    depend on the number of threads by rounding only); Newton-Cholesky fits use
+    BLAS's threads; small problems run in one thread.
 
     Examples
     --------
