@@ -134,23 +134,14 @@ def test_sparse_equals_dense(fmt):
     np.testing.assert_allclose(b.predict_proba(fmt(X)), a.predict_proba(X), atol=1e-10)
 
 
-def test_sparse_fit_runs_scipy_products_on_blas_thread_budget(monkeypatch):
-    """A large sparse fit takes BLAS's thread budget for SciPy's products (row
-    blocks on softmaxkit's pool) and runs BLAS itself in one thread; the optimum is
-    the one-thread one."""
+def _spy_on_pool(monkeypatch, threads):
+    """Make softmaxkit's thread budget ``threads``; returns the list that records
+    ``(tasks, BLAS threads)`` of every ``_pool.run_tasks`` call."""
     from threadpoolctl import threadpool_info
 
     import softmaxkit._pool as pool
-    import softmaxkit.losses._linear as lin_mod
-    import softmaxkit.models._softmax_regression as mod
 
-    X, y = _synthetic(n=300, d=10, seed=5)
-    X[np.abs(X) < 0.8] = 0
-    Xs = sp.csr_matrix(X)
-    ref = SoftmaxRegression(tol=1e-10).fit(Xs, y)
-    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
-    monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 100)
-    monkeypatch.setattr(pool, "max_threads", lambda: 3)
+    monkeypatch.setattr(pool, "max_threads", lambda: threads)
     seen = []
     orig = pool.run_tasks
 
@@ -160,6 +151,23 @@ def test_sparse_fit_runs_scipy_products_on_blas_thread_budget(monkeypatch):
         return orig(fn, tasks)
 
     monkeypatch.setattr(pool, "run_tasks", spy)
+    return seen
+
+
+def test_sparse_fit_runs_scipy_products_on_blas_thread_budget(monkeypatch):
+    """A large sparse fit takes BLAS's thread budget for SciPy's products (row
+    blocks on softmaxkit's pool) and runs BLAS itself in one thread; the optimum is
+    the one-thread one."""
+    import softmaxkit.losses._linear as lin_mod
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=300, d=10, seed=5)
+    X[np.abs(X) < 0.8] = 0
+    Xs = sp.csr_matrix(X)
+    ref = SoftmaxRegression(tol=1e-10).fit(Xs, y)
+    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
+    monkeypatch.setattr(lin_mod, "_SPARSE_PARALLEL_NNZ", 100)
+    seen = _spy_on_pool(monkeypatch, 3)
     ours = SoftmaxRegression(tol=1e-10).fit(Xs, y)
     assert seen and all(tasks == 3 and blas == 1 for tasks, blas in seen)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-8)
@@ -176,9 +184,6 @@ def test_dense_fit_runs_products_on_row_blocks(monkeypatch, solver, blocks):
     one row block per thread with BLAS in one thread; the optimum is the
     one-thread one.  Newton-Cholesky keeps multithreaded BLAS (its explicit
     Hessian is one large product)."""
-    from threadpoolctl import threadpool_info
-
-    import softmaxkit._pool as pool
     import softmaxkit.losses._linear as lin_mod
     import softmaxkit.models._softmax_regression as mod
 
@@ -187,16 +192,7 @@ def test_dense_fit_runs_products_on_row_blocks(monkeypatch, solver, blocks):
     ref = SoftmaxRegression(solver=solver, tol=tol).fit(X, y)
     monkeypatch.setattr(mod, "_SMALL_WORK", 0)
     monkeypatch.setattr(lin_mod, "_DENSE_PARALLEL_SIZE", 100)
-    monkeypatch.setattr(pool, "max_threads", lambda: 3)
-    seen = []
-    orig = pool.run_tasks
-
-    def spy(fn, tasks):
-        seen.append((len(tasks), max(i["num_threads"] for i in threadpool_info()
-                                     if i["user_api"] == "blas")))
-        return orig(fn, tasks)
-
-    monkeypatch.setattr(pool, "run_tasks", spy)
+    seen = _spy_on_pool(monkeypatch, 3)
     ours = SoftmaxRegression(solver=solver, tol=tol).fit(X, y)
     if blocks:
         assert seen and all(tasks == 3 and blas == 1 for tasks, blas in seen)
