@@ -6,10 +6,11 @@ logits, the cross-entropy row core (the compiled kernel when the dispatcher
 offers one, else the NumPy ``_ce_rows``) turns it into per-row losses and
 ``d loss / d logits`` in place of the block, and the gradients are pushed
 through the linear layer (``dX = G @ W``, ``dW += G.T @ X_b``, ``db += sum G``)
-before the block is dropped.  Dense inputs are processed by one thread per
-CPU, each on its own block, so peak extra memory is one block of logits per
-thread (two without the compiled kernels), ``O(threads * chunk_size * K)``,
-independent of ``N``.
+before the block is dropped.  Dense inputs are processed by as many threads as
+BLAS may use (``softmaxkit._pool.max_threads``: the CPUs, capped by
+``OMP_NUM_THREADS``, ``threadpool_limits`` and the like), each on its own
+block, so peak extra memory is one block of logits per thread (two without the
+compiled kernels), ``O(threads * chunk_size * K)``, independent of ``N``.
 
 For K so large that a block of rows over all classes does not fit (or on
 request, ``class_chunk_size``), each block of rows is swept twice over
@@ -745,8 +746,8 @@ def linear_cross_entropy(X, W, target, *, bias=None, weight=None, ignore_index=N
         Also return the gradients of the (reduced) loss; with
         ``reduction="none"`` the gradients of ``sum(loss)``.
     chunk_size : int >= 1, optional
-        Rows per block.  By default ``N / (10 T)`` for ``T`` threads (the
-        CPU count; one block in flight per thread, so all blocks together
+        Rows per block.  By default ``N / (10 T)`` for ``T`` threads (as many
+        as BLAS may use, at most the CPUs; one block in flight per thread, so all blocks together
         are 1/10 of the ``N x K`` logits) clipped to [64, 1024] rows and to
         a block of at most 64 MiB; 512 rows on the class-blocked path.
     class_chunk_size : int >= 1, optional
