@@ -821,6 +821,35 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         precond = obj.precond if obj.has_precond() else None
         return trust_region_newton_cg(obj.fun_grad, obj.hessp, x0, precond=precond, **kw)
 
+    def _pass_setup(self, term, obj):
+        """Set how the passes over an in-memory term run (float32 Hessian products,
+        row blocks on threads); returns whether BLAS runs in one thread meanwhile
+        (``_blas_threads``)."""
+        X = getattr(term, "X", None)
+        if X is None:
+            return False
+        work = X.shape[0] * obj.n_params
+        small = work <= _SMALL_WORK
+        if hasattr(term, "mixed_precision") and (
+                not small or (obj.penalty is not None and work > _TINY_WORK)):
+            # float32 Hessian products (the CG direction only; gradients stay float64):
+            # digits 40 -> 34 ms.  Not on tiny problems, whose tolerance is tightened,
+            # nor on small unpenalised ones, whose nearly flat directions float32
+            # products blur (make_classification 5000x30x4: 7 -> 17 Newton steps)
+            term.mixed_precision = True
+        sparse = _is_sparse(X)
+        if not small and hasattr(term, "_loss") and (
+                sparse or self._choose_solver(term, obj) in ("newton-cg", "lbfgs")):
+            # the products, the bulk of these fits, run on one row block of X per thread
+            # with BLAS in one thread: SciPy's sparse products are one-threaded
+            # (50,000 x 20,000 CSR, 2 threads: 4.3 -> 2.5 s), one-thread BLAS on row
+            # blocks beats multithreaded BLAS on tall, thin products (see
+            # losses._linear), and idle BLAS threads spin beside ours (sparse: 3.6 s
+            # with one thread for SciPy and BLAS left at two)
+            term._loss._threads = _pool.max_threads()
+            return True
+        return small or sparse
+
     def _fit_term(self, term):
         """Everything after the data term is built: solve and set the fitted
         attributes.  Works on any data term (contract 4)."""
@@ -832,31 +861,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             tol *= 1e-3
         # float32 gradients are accurate to a few float32 ulps at best
         tol = max(tol, 50 * float(np.finfo(term.dtype).eps))
-        small = n is not None and n * obj.n_params <= _SMALL_WORK
-        if (n is not None and hasattr(term, "mixed_precision")
-                and (not small or (obj.penalty is not None and n * obj.n_params > _TINY_WORK))):
-            # float32 Hessian products (the CG direction only; gradients stay float64):
-            # digits 40 -> 34 ms.  Not on tiny problems, whose tolerance is tightened,
-            # nor on small unpenalised ones, whose nearly flat directions float32
-            # products blur (make_classification 5000x30x4: 7 -> 17 Newton steps)
-            term.mixed_precision = True
-        single = small
-        if _is_sparse(X) and hasattr(term, "_loss"):
-            # SciPy's sparse products, the bulk of a sparse fit, run in one thread: they
-            # get the thread budget on row blocks instead (measured: 50,000 x 20,000
-            # CSR, 2 threads: 4.3 -> 2.5 s), and BLAS, which does little here, runs in
-            # one thread (its idle threads spin and took the cores: 3.6 s with one
-            # thread for SciPy and one for BLAS)
-            if not small:
-                term._loss._threads = _pool.max_threads()
-            single = True
-        elif (not small and hasattr(term, "_loss")
-              and self._choose_solver(term, obj) in ("newton-cg", "lbfgs")):
-            # the products, the bulk of these fits, likewise: one-thread BLAS on one row
-            # block per thread beats multithreaded BLAS on tall, thin products (see
-            # losses._linear), and no idle BLAS thread spins beside the kernels
-            term._loss._threads = _pool.max_threads()
-            single = True
+        single = self._pass_setup(term, obj)
         with _blas_threads(single):
             x0 = self._initial_coef(term, obj)
             if tol < float(self.tol):
