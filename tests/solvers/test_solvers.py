@@ -139,6 +139,26 @@ def test_stopping_rule_is_the_gradient_criterion():
         assert res.grad_norm == pytest.approx(np.max(np.abs(g)))
 
 
+def test_cg_stops_once_the_model_gradient_meets_gtol():
+    from softmaxkit.solvers._newton import _steihaug_cg
+
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((40, 40))
+    H = Q @ Q.T / 40 + np.diag(np.logspace(-2, 1, 40))
+    g = rng.standard_normal(40)
+    _, _, _, n_full, _ = _steihaug_cg(g, lambda v: H @ v, lambda r: r, np.inf, 1e-10, 40)
+    for gtol in (1e-1, 1e-3):
+        p, hp, boundary, n_cg, _ = _steihaug_cg(g, lambda v: H @ v, lambda r: r, np.inf,
+                                                 1e-10, 40, gtol=gtol)
+        np.testing.assert_allclose(hp, H @ p, atol=1e-12)
+        assert np.max(np.abs(g + H @ p)) <= gtol
+        assert not boundary and n_cg < n_full
+        # it stopped at the first CG step that met gtol
+        _, hp1, _, _, _ = _steihaug_cg(g, lambda v: H @ v, lambda r: r, np.inf, 1e-10,
+                                       n_cg - 1)
+        assert np.max(np.abs(g + hp1)) > gtol
+
+
 @pytest.mark.parametrize("use_hess", [True, False])
 def test_proximal_newton_equals_lasso(use_hess):
     from sklearn.linear_model import Lasso

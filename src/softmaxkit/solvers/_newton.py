@@ -11,16 +11,22 @@ from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
 __all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
 
 _EPS = np.finfo(np.float64).eps
+# CG stops once max |g + H p| <= _MODEL_GTOL * (the stopping threshold): steps that meet
+# the rule in the model need not solve the Newton system further (the final steps of
+# the bench_fit problems: dense float64 8 -> 7 CG steps, float32 7 -> 4, sparse 8 -> 6,
+# digits 11 -> 7; the gradient reached stayed below the threshold each time)
+_MODEL_GTOL = 0.7
 
 
 def _identity(r):
     return r
 
 
-def _steihaug_cg(g, hv, minv, delta, eta, max_cg):
+def _steihaug_cg(g, hv, minv, delta, eta, max_cg, gtol=0.0):
     """Preconditioned Steihaug-Toint CG on the model g.p + p.H.p / 2 inside the
     trust region ||p||_M <= delta (M-norm tracked by recurrences, so only M^-1 is
-    needed).  Returns (p, Hp, on_boundary, n_cg, ||p||_M)."""
+    needed); stops when the residual's M^-1 norm has fallen by ``eta`` or its
+    largest entry is at most ``gtol``.  Returns (p, Hp, on_boundary, n_cg, ||p||_M)."""
     p = np.zeros_like(g)
     hp = np.zeros_like(g)
     r = g.copy()
@@ -54,6 +60,8 @@ def _steihaug_cg(g, hv, minv, delta, eta, max_cg):
         hp += alpha * hd
         pmp = pmp_new
         r += alpha * hd
+        if gtol > 0.0 and _inf_norm(r) <= gtol:
+            return p, hp, False, j + 1, np.sqrt(pmp)
         z = minv(r)
         rz_new = float(r @ z)
         if rz_new <= stop:
@@ -117,7 +125,9 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     ``rho < 1/4`` and doubles when ``rho > 3/4`` and the step reached the boundary.
     The CG forcing term is ``eta_k = min(0.5, 0.9 (|g_k| / |g_{k-1}|)^2)``
     (Eisenstat-Walker, choice 2, with their safeguard), and never below
-    ``0.1 tol max(1, |f|) / max|g_k|`` (no oversolving near the end).
+    ``0.1 tol max(1, |f|) / max|g_k|``, and CG also stops once the model's gradient
+    ``g + H p`` is within ``0.7 tol max(1, |f|)`` in every entry (no oversolving
+    near the end).
 
     Examples
     --------
@@ -167,7 +177,10 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         if delta is None:
             delta = (np.sqrt(2.0 * max(abs(f), 1.0)) if precond is not None
                      else g2)
-        p, hp, boundary, n_cg, pnorm = _steihaug_cg(g, hv, minv, delta, eta_eff, max_cg)
+        # and none once the model's gradient g + H p meets the stopping rule with a
+        # margin (it predicts the new gradient well near the end: to 10% here)
+        p, hp, boundary, n_cg, pnorm = _steihaug_cg(g, hv, minv, delta, eta_eff, max_cg,
+                                                    _MODEL_GTOL * mon.threshold(f))
         n_hvp += counter[0]
         pred = -(float(g @ p) + 0.5 * float(p @ hp))
         if not pred > 0.0:
