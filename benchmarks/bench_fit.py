@@ -62,7 +62,13 @@ def make_sparse(n, d, K, density, seed=0):
     return X, y
 
 
-def problems(quick):
+def problems(quick, only=None):
+    for name, X, y in _problems(quick):
+        if only is None or only in name:
+            yield name, X, y
+
+
+def _problems(quick):
     from sklearn.datasets import load_digits
 
     if quick:
@@ -110,6 +116,8 @@ def main(argv=None):
                          "point and time one gradient pass and one Hessian-vector product of "
                          "ours: the speed-up over scikit-learn no Newton-type method could "
                          "beat with these passes")
+    ap.add_argument("--only", default=None, metavar="TEXT",
+                    help="run only the problems whose name contains TEXT (e.g. sparse)")
     args = ap.parse_args(argv)
     run = _run_backends if args.backends else _run_ceiling if args.ceiling else _run
     if args.threads is not None:
@@ -131,7 +139,7 @@ def _run_backends(args):
     modes = ("auto", "numpy")
     rows = []
     try:
-        for name, X, y in problems(args.quick):
+        for name, X, y in problems(args.quick, args.only):
             for mode in modes:  # warm-up (JIT caches) on a slice of the data
                 os.environ["SOFTMAXKIT_BACKEND"] = mode
                 SoftmaxRegression().fit(X[:_WARM], y[:_WARM])
@@ -210,7 +218,7 @@ def _run_ceiling(args):
           f"scikit-learn {sklearn.__version__}, threads {args.threads or 'default'}, "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
-    for name, X, y in problems(args.quick):
+    for name, X, y in problems(args.quick, args.only):
         t_sk = np.inf
         for solver in ("lbfgs", "newton-cg"):
             with warnings.catch_warnings():
@@ -260,7 +268,7 @@ def _run(args):
           f"scikit-learn {sklearn.__version__}, machine {platform.machine()}, "
           f"threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.1f}")
     rows = []
-    for name, X, y in problems(args.quick):
+    for name, X, y in problems(args.quick, args.only):
         res = {}
         makers = [
             ("sklearn lbfgs", lambda: LogisticRegression(solver="lbfgs")),

@@ -218,6 +218,44 @@ def test_gradient_matches_finite_differences_at_large_logits():
         assert fd == pytest.approx(g[j], rel=1e-5, abs=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("soft", [False, True])
+def test_plain_cross_entropy_of_the_fit_passes_matches_mpmath(dtype, soft):
+    """The fit's small-problem cross-entropy (plain max-shifted formula) against
+    mpmath, with -inf logits; non-finite maxima go to the reference."""
+    mpmath = pytest.importorskip("mpmath")
+    from softmaxkit.losses._cross_entropy import _ce_rows
+    from softmaxkit.losses._linear import _ce_plain
+
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((30, 6)) * rng.uniform(0.1, 40, (30, 1))).astype(dtype)
+    z[2, 1] = -np.inf
+    Y = (rng.dirichlet(np.ones(6), 30).astype(dtype) if soft
+         else rng.integers(0, 6, 30).astype(np.intp))
+    if soft:
+        Y[2, 1] = 0
+    loss, grad = _ce_plain(z, Y)
+    assert loss.dtype == dtype and grad.dtype == dtype
+    mpmath.mp.dps = 40
+    for i in range(30):
+        zi = [mpmath.mpf(float(v)) for v in z[i]]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in zi))
+        a = ([mpmath.mpf(1) if k == Y[i] else mpmath.mpf(0) for k in range(6)] if not soft
+             else [mpmath.mpf(float(v)) for v in Y[i]])
+        want = mpmath.fsum(a[k] * (lse - zi[k]) for k in range(6) if a[k] != 0)
+        gwant = [float(mpmath.fsum(a) * mpmath.exp(zi[k] - lse) - a[k]) for k in range(6)]
+        rtol = 1e-6 if dtype == np.float32 else 1e-13
+        assert float(loss[i]) == pytest.approx(float(want), rel=rtol, abs=rtol)
+        np.testing.assert_allclose(grad[i], gwant, rtol=rtol, atol=rtol)
+    # agrees with the compensated reference it stands in for
+    ref_loss, _, ref_grad = _ce_rows(z, Y, None, None, 0.0, True)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6 if dtype == np.float32 else 1e-13)
+    for bad in (np.inf, np.nan):
+        zb = z.copy()
+        zb[4, 0] = bad
+        assert _ce_plain(zb, Y) is None
+
+
 def test_bad_input():
     X, Y, s, coef = _problem(8)
     lin = LinearSoftmaxLoss(4)

