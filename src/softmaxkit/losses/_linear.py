@@ -130,6 +130,8 @@ def _ce_plain(z, target):
     the compensated reference ``_ce_rows``, 0.17 against 0.5 ms for 1797 x 10
     logits, and within a few float64 ulp of it, far below any solver tolerance);
     None when a logit is not finite (the reference handles those)."""
+    if z.shape[1] == 0:
+        return None
     zz = z.astype(np.float64, copy=False)
     m = zz.max(axis=1)
     if not np.isfinite(m).all():

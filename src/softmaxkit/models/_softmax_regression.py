@@ -32,7 +32,6 @@ from ..solvers import (
     proximal_newton,
     trust_region_newton_cg,
 )
-from ..special import softmax
 
 __all__ = ["SoftmaxRegression"]
 
