@@ -607,10 +607,12 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     assert not obj(3000, 30, 40)._block_precond_ok()
 
 
+@pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads):
+def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads, mixed):
     """The per-class Hessian blocks and the Kronecker factors, on one thread or
-    shared out over threads (classes, row blocks), equal their definitions."""
+    shared out over threads (classes, row blocks), equal their definitions; with
+    float32 Hessian products the features' factor comes from their float32 copy."""
     import softmaxkit.losses._linear as lin_mod
     from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm
 
@@ -628,10 +630,13 @@ def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads):
     A = term.class_blocks(coef, n)
     for k in range(K):
         exact = Xa.T @ ((s * P[:, k] * (1 - P[:, k]))[:, None] * Xa)
-        iu = np.triu_indices(d + 1)
-        np.testing.assert_allclose(A[k][iu], exact[iu], rtol=2e-5, atol=2e-5)
+        np.testing.assert_allclose(A[k], exact, rtol=2e-5, atol=2e-5)
     term.loss_gradient(coef)
+    term.mixed_precision = mixed
+    term.hessp(coef)  # makes the float32 copy of X when mixed
+    assert (term._X32 is not None) is mixed
     Af, Bf = term.kron_factors(coef)
-    np.testing.assert_allclose(Af, Xa.T @ (s[:, None] * Xa) / s.sum(), rtol=1e-12)
+    np.testing.assert_allclose(Af, Xa.T @ (s[:, None] * Xa) / s.sum(),
+                               rtol=1e-5 if mixed else 1e-12, atol=1e-6 if mixed else 0)
     B = np.diag(s @ P) - (P * s[:, None]).T @ P
     np.testing.assert_allclose(Bf, B, rtol=1e-10, atol=1e-12)

@@ -278,8 +278,12 @@ class _LinearSoftmaxTerm:
                     a = np.append(a, S)
                 self._A = a / S
             else:
-                Xw = X if sw is None else X * sw.astype(X.dtype)[:, None]
-                A = np.asarray(_xt_dot(X, Xw, self._loss._threads), dtype=np.float64)
+                # on the float32 copy the Hessian products use, when there is one: a
+                # preconditioner needs no more (50,000 x 100, one thread: 8.9 against
+                # 19 ms)
+                Xa = X if self._X32 is None else self._X32
+                Xw = Xa if sw is None else Xa * sw.astype(Xa.dtype)[:, None]
+                A = np.asarray(_xt_dot(Xa, Xw, self._loss._threads), dtype=np.float64)
                 if self.fit_intercept:
                     col = np.asarray(Xw.sum(axis=0), dtype=np.float64)
                     A = np.block([[A, col[:, None]], [col[None, :], np.array([[S]])]])
