@@ -640,3 +640,129 @@ def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads, mixed
                                rtol=1e-5 if mixed else 1e-12, atol=1e-6 if mixed else 0)
     B = np.diag(s @ P) - (P * s[:, None]).T @ P
     np.testing.assert_allclose(Bf, B, rtol=1e-10, atol=1e-12)
+
+
+def _spy_gradients(monkeypatch, mod):
+    """Record, in order, which of the term's gradient passes runs ("coarse" for
+    float32 products, "exact" for float64)."""
+    calls = []
+    term = mod._LinearSoftmaxTerm
+    exact, coarse = term.loss_gradient, term.loss_gradient_coarse
+
+    def spy_exact(self, coef):
+        calls.append("exact")
+        return exact(self, coef)
+
+    def spy_coarse(self, coef):
+        calls.append("coarse")
+        return coarse(self, coef)
+
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "loss_gradient", spy_exact)
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "loss_gradient_coarse", spy_coarse)
+    return calls
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_first_gradients_in_float32_then_float64_judges_convergence(monkeypatch, sparse):
+    """A large float64 Newton-CG fit takes its first gradients with float32 products
+    (``coarse_until``), then float64 ones for good; the stopping rule holds for the
+    float64 gradient at the result, which is the optimum of a fit without float32
+    gradients."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=3000, d=20, K=5, seed=31)
+    if sparse:
+        X[np.abs(X) < 0.7] = 0
+        X = sp.csr_matrix(X)
+    ref = SoftmaxRegression(tol=1e-10).fit(X, y)
+    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
+    calls = _spy_gradients(monkeypatch, mod)
+    ours = SoftmaxRegression(tol=1e-6).fit(X, y)
+    assert calls[0] == "coarse" and calls[-1] == "exact", calls
+    first = calls.index("exact")
+    assert set(calls[first:]) == {"exact"}, calls
+    term = mod._LinearSoftmaxTerm(X, y, None, 5, True)
+    obj = mod._PenalizedObjective(term, "l2", 1.0)
+    f, g = obj.fun_grad(np.column_stack([ours.coef_, ours.intercept_]).ravel())
+    assert np.max(np.abs(g)) <= 1e-6 * max(1.0, f)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+
+
+def test_float32_gradient_that_may_meet_the_rule_is_recomputed_in_float64():
+    """A float32 gradient within 10x (plus its error) of the stopping rule is
+    replaced at once by the float64 one, and float64 is kept from then on."""
+    from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm, _PenalizedObjective
+
+    X, y = _synthetic(n=500, d=8, K=3, seed=5)
+    term = _LinearSoftmaxTerm(X, y, None, 3, True)
+    term.mixed_precision = True
+    obj = _PenalizedObjective(term, "l2", 1.0)
+    x = np.random.default_rng(0).standard_normal(obj.n_params) * 0.1
+    f_coarse, g_coarse = term.loss_gradient_coarse(x)
+    obj.coarse_until(10.0)  # every gradient "may meet the rule"
+    f, g = obj.fun_grad(x)
+    assert obj._coarse is None
+    obj2 = _PenalizedObjective(_LinearSoftmaxTerm(X, y, None, 3, True), "l2", 1.0)
+    f64, g64 = obj2.fun_grad(x)
+    assert f == f64 and np.array_equal(g, g64)
+    assert not np.array_equal(g_coarse / obj.S + obj._l2vec * x, g64)  # it was float32
+    # far from the rule, the float32 gradient is kept
+    obj.coarse_until(1e-12)
+    f, g = obj.fun_grad(x)
+    assert obj._coarse is not None and not np.array_equal(g, g64)
+    np.testing.assert_allclose(g, g64, atol=term.coarse_noise(x))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_coarse_noise_bounds_the_float32_gradient_error(sparse, scale, weighted):
+    """``coarse_noise`` (which decides how long float32 gradients may be used) is
+    above the actual float32 error of every gradient entry, for any feature scale,
+    with sample weights, at small and large coefficients."""
+    from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm
+
+    rng = np.random.default_rng(7)
+    n, d, K = 2000, 30, 6
+    X = rng.standard_normal((n, d)) * scale
+    if sparse:
+        X[rng.random((n, d)) < 0.8] = 0
+        X = sp.csr_matrix(X)
+    y = rng.integers(0, K, n)
+    s = rng.uniform(0.2, 3.0, n) if weighted else None
+    term = _LinearSoftmaxTerm(X, y, s, K, True)
+    term.mixed_precision = True
+    for size in (0.01, 1.0, 10.0):
+        coef = rng.standard_normal(K * (d + 1)) * size
+        coef.reshape(K, d + 1)[:, :d] /= scale
+        _, g32 = term.loss_gradient_coarse(coef)
+        _, g64 = term.loss_gradient(coef)
+        err = np.max(np.abs(np.asarray(g32, np.float64) - g64)) / term.weight_sum
+        assert 0 < err <= term.coarse_noise(coef)
+
+
+def test_float32_gradients_end_after_a_fixed_number_of_evaluations(monkeypatch):
+    """Should the float32 gradients be far noisier than their estimate (so the
+    gradient never falls to the switch), float64 takes over after
+    ``_COARSE_MAX_EVALS`` evaluations and the fit still converges."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=2000, d=10, K=4, seed=3)
+    monkeypatch.setattr(mod, "_SMALL_WORK", 0)
+    monkeypatch.setattr(mod, "_COARSE_MAX_EVALS", 4)
+    orig = mod._LinearSoftmaxTerm.loss_gradient_coarse
+    noise = np.random.default_rng(0)
+
+    def noisy(self, coef):
+        value, grad = orig(self, coef)
+        return value, grad + self.weight_sum * 1e-2 * noise.standard_normal(grad.shape)
+
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "loss_gradient_coarse", noisy)
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "coarse_noise", lambda self, coef: 0.0)
+    calls = _spy_gradients(monkeypatch, mod)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = SoftmaxRegression(solver="newton-cg").fit(X, y)
+    assert calls[:4] == ["coarse"] * 4 and set(calls[4:]) == {"exact"}, calls
+    ref = SoftmaxRegression(tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
