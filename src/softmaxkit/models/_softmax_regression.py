@@ -254,8 +254,9 @@ class _LinearSoftmaxTerm:
         state = self._state_at(coef)
         loss, X = self._loss, self.X
         if self.mixed_precision and X.dtype == np.float64:
-            # Hessian-vector products only steer the CG direction (the gradient stays
-            # exact float64), so they run in float32: half the memory traffic
+            # Hessian-vector products only steer the CG direction (the gradients that
+            # judge convergence are float64: see _PenalizedObjective.coarse_until),
+            # so they run in float32: half the memory traffic
             if self._state32 is None or self._state32[0] is not state:
                 self._state32 = (state, state.astype(np.float32))
             state, X = self._state32[1], self._x32()
@@ -707,6 +708,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     depend on the number of threads by rounding only); Newton-Cholesky fits use
     BLAS's threads; small problems run in one thread.
 
+    Precision: float64 data is fitted in float64, but Newton-CG (except on tiny
+    problems and small unpenalised ones) runs its Hessian-vector products on a
+    float32 copy of X (they only steer the conjugate-gradient direction), and on
+    large problems (``n_samples * n_params > 2e7``) also its first
+    gradients, until the gradient is within 100x of the stopping rule (or of an
+    estimate of its float32 error); whether ``tol`` is met is always judged on a
+    float64 gradient.  The float32 copy costs half X's memory.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -946,7 +955,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         small = work <= _SMALL_WORK
         if hasattr(term, "mixed_precision") and (
                 not small or (obj.penalty is not None and work > _TINY_WORK)):
-            # float32 Hessian products (the CG direction only; gradients stay float64):
+            # float32 Hessian products (the CG direction only; convergence is judged on
+            # float64 gradients):
             # digits 40 -> 34 ms.  Not on tiny problems, whose tolerance is tightened,
             # nor on small unpenalised ones, whose nearly flat directions float32
             # products blur (make_classification 5000x30x4: 7 -> 17 Newton steps)
