@@ -713,25 +713,33 @@ def test_float32_gradient_that_may_meet_the_rule_is_recomputed_in_float64():
     np.testing.assert_allclose(g, g64, atol=term.coarse_noise(x))
 
 
-@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sparse", [None, "csr", "csc"])
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_coarse_noise_bounds_the_float32_gradient_error(sparse, scale, weighted):
+def test_coarse_noise_bounds_the_float32_gradient_error(monkeypatch, sparse, scale, weighted):
     """``coarse_noise`` (which decides how long float32 gradients may be used) is
     above the actual float32 error of every gradient entry, for any feature scale,
-    with sample weights, at small and large coefficients."""
-    from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm
+    with sample weights, at small and large coefficients; computed by row blocks of
+    X (forced small here) or whole (CSC), the same."""
+    import softmaxkit.models._softmax_regression as mod
 
     rng = np.random.default_rng(7)
     n, d, K = 2000, 30, 6
     X = rng.standard_normal((n, d)) * scale
     if sparse:
         X[rng.random((n, d)) < 0.8] = 0
-        X = sp.csr_matrix(X)
+        X = sp.csr_matrix(X) if sparse == "csr" else sp.csc_matrix(X)
     y = rng.integers(0, K, n)
     s = rng.uniform(0.2, 3.0, n) if weighted else None
-    term = _LinearSoftmaxTerm(X, y, s, K, True)
+    whole = mod._LinearSoftmaxTerm(X, y, s, K, True)
+    whole.mixed_precision = True
+    coef = rng.standard_normal(K * (d + 1))
+    expected = whole.coarse_noise(coef)
+    monkeypatch.setattr(mod, "_row_blocks", lambda X, parts, f=mod._row_blocks: f(X, 7))
+    term = mod._LinearSoftmaxTerm(X, y, s, K, True)
     term.mixed_precision = True
+    np.testing.assert_allclose(term.coarse_noise(coef), expected, rtol=1e-6)
+    assert np.isfinite(expected) and expected > 0
     for size in (0.01, 1.0, 10.0):
         coef = rng.standard_normal(K * (d + 1)) * size
         coef.reshape(K, d + 1)[:, :d] /= scale
