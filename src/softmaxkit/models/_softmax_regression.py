@@ -180,7 +180,12 @@ class _LinearSoftmaxTerm:
         return Yf.sum(axis=0) if s is None else s.astype(np.float64) @ Yf
 
     def loss_gradient(self, coef):
-        value, grad, state = self._loss._loss_grad_state(coef, self.X, self.Y, self.s)
+        return self._pass(coef, self.X)
+
+    def _pass(self, coef, X):
+        """Loss and gradient over ``X`` (X itself or its float32 copy), keeping the
+        state for the Hessian products at ``coef``."""
+        value, grad, state = self._loss._loss_grad_state(coef, X, self.Y, self.s)
         self._key = np.array(coef, dtype=np.float64, copy=True)
         self._state = state
         return value, grad
@@ -193,10 +198,7 @@ class _LinearSoftmaxTerm:
         float32 X) it is ``loss_gradient`` itself."""
         if not (self.mixed_precision and self.X.dtype == np.float64):
             return self.loss_gradient(coef)
-        value, grad, state = self._loss._loss_grad_state(coef, self._x32(), self.Y, self.s)
-        self._key = np.array(coef, dtype=np.float64, copy=True)
-        self._state = state
-        return value, grad
+        return self._pass(coef, self._x32())
 
     def coarse_noise(self, coef):
         """A cautious estimate of the float32 error of a gradient entry from
