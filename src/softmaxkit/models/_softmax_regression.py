@@ -428,7 +428,8 @@ class _PenalizedObjective:
         coarse = self._coarse is not None
         loss_gradient = (self.term.loss_gradient_coarse if coarse
                          else self.term.loss_gradient)
-        value, grad = loss_gradient(self.expand(x))
+        coef = self.expand(x)
+        value, grad = loss_gradient(coef)
         g = self.reduce(np.asarray(grad, dtype=np.float64)) / self.S
         f = value / self.S
         if self._l2:
@@ -438,7 +439,7 @@ class _PenalizedObjective:
             scale = max(1.0, abs(f))
             gnorm = float(np.max(np.abs(g))) if g.size else 0.0
             switch, verify, left = self._coarse
-            noise = self.term.coarse_noise(self.expand(x))
+            noise = self.term.coarse_noise(coef)
             self._coarse = (switch, verify, left - 1)
             if gnorm <= max(switch * scale, 100.0 * noise) or left <= 1:
                 # near the end, or the float32 error may be more than 1% of the
