@@ -62,6 +62,7 @@ _BLOCK_PRECOND_MAX_M = 2048
 _BLOCK_PRECOND_EXACT_MAX_M = 128
 _BLOCK_PRECOND_MAX_ENTRIES = 1 << 23  # K m^2: 64 MiB of blocks (and as much for the inverse)
 _BLOCK_PRECOND_MIN_ROWS = 20
+_BLOCK_ROW_FLOOR = 1e-3  # see _LinearSoftmaxTerm.class_blocks
 
 
 # a float64 Newton-CG fit large enough for float32 Hessian products computes its first
@@ -294,12 +295,16 @@ class _LinearSoftmaxTerm:
         X, s = self.X, self.s
         n = X.shape[0]
         if self._rows is None or self._rows[0] != max_rows:
-            self._rows = (max_rows, slice(None) if n <= max_rows else
-                          np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False)))
-        rows = self._rows[1]
-        Xs = np.asarray(X[rows], dtype=np.float32)
-        if self.fit_intercept:
-            Xs = np.hstack([Xs, np.ones((Xs.shape[0], 1), dtype=np.float32)])
+            rows = (slice(None) if n <= max_rows else
+                    np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False)))
+            # the rows' float32 copy (with the intercept's 1), kept for the rebuilds
+            Xs = np.empty((n if n <= max_rows else max_rows, self.n_features
+                           + int(self.fit_intercept)), dtype=np.float32)
+            Xs[:, :self.n_features] = X[rows]
+            if self.fit_intercept:
+                Xs[:, -1] = 1.0
+            self._rows = (max_rows, rows, Xs)
+        _, rows, Xs = self._rows
         K, m = self.n_classes, Xs.shape[1]
         Wb = np.asarray(coef, dtype=np.float32).reshape(K, m)
         # a preconditioner: the plain float32 formula is accurate enough (the public
@@ -324,7 +329,17 @@ class _LinearSoftmaxTerm:
 
         def blocks(lo, hi):
             for k in range(lo, hi):
-                R = Xs * root[:, k:k + 1]
+                # rows whose weight for class k is below _BLOCK_ROW_FLOOR of the
+                # largest are left out: most rows are all but sure of most classes
+                # (digits: 29% of the (row, class) pairs kept at the first build, 10%
+                # at the second), and they change A_k by under 1% (digits: 0.9% in
+                # Frobenius norm at most), well within what a preconditioner needs
+                wk = w[:, k]
+                keep = np.flatnonzero(wk > _BLOCK_ROW_FLOOR * float(wk.max(initial=0.0)))
+                if keep.size < 0.75 * wk.size:
+                    R = Xs[keep] * root[keep, k:k + 1]
+                else:
+                    R = Xs * root[:, k:k + 1]
                 out[k] = R.T @ R
                 out[k] *= scale
 
