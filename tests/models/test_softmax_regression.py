@@ -278,6 +278,64 @@ def test_float32_trains_in_float32_close_to_float64():
     np.testing.assert_allclose(b.intercept_, a.intercept_, atol=1e-4)
 
 
+@pytest.mark.parametrize("solver", ["auto", "newton-cholesky", "newton-cg"])
+@pytest.mark.parametrize("C", [1.0, 100.0])
+def test_float32_iris_matches_float64(solver, C):
+    """Unscaled iris in float32, where the explicit Newton solve once divided the
+    float32 rounding of the intercepts' gradient along their common shift (a flat
+    direction) by ~0: a 1e8 shift, 1000 iterations and 48 of 150 labels changed
+    at C=100."""
+    X, y = load_iris(return_X_y=True)
+    a = SoftmaxRegression(C=C, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        b = SoftmaxRegression(C=C, solver=solver).fit(X.astype(np.float32), y)
+    assert b.n_iter_ <= 30
+    np.testing.assert_array_equal(b.predict(X), a.predict(X))
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-4)
+
+
+def test_intercept_shift_is_flat_in_gradient_and_curved_in_hessian():
+    """The intercepts' common shift changes nothing: the objective's gradient has no
+    component along it (rounding removed) and its explicit Hessian is made
+    positive definite along it without changing any step orthogonal to it."""
+    from softmaxkit.models._softmax_regression import _LinearSoftmaxTerm, _PenalizedObjective
+
+    X, y = load_iris(return_X_y=True)
+    term = _LinearSoftmaxTerm(X.astype(np.float32), y.astype(np.intp), None, 3, True)
+    obj = _PenalizedObjective(term, "l2", 100.0)
+    x = np.random.default_rng(0).standard_normal(obj.n_params)
+    _, g = obj.fun_grad(x)
+    b = np.arange(3) * obj.m + 4
+    assert abs(g[b].sum()) <= 1e-15 * np.abs(g).max()
+    H = obj.hess(x)
+    np.linalg.cholesky(H)  # positive definite
+    u = np.zeros(obj.n_params)
+    u[b] = 1.0
+    assert u @ H @ u > 0.1 * np.mean(H[b, b])
+    # on vectors with centred intercepts it is the Hessian of the data and penalty
+    raw = _PenalizedObjective(term, "l2", 100.0)
+    raw._shift = None
+    v = np.random.default_rng(1).standard_normal(obj.n_params)
+    v[b] -= v[b].mean()
+    np.testing.assert_allclose(H @ v, raw.hess(x) @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_noise_above_the_tolerance_stops_with_a_warning():
+    """Unscaled wine in float32: the gradient's float32 noise (~1e-4) exceeds the
+    tolerance (6e-6), so no solver can certify it; the fit stops at the precision
+    limit with a ConvergenceWarning instead of running 1000 steps of 1e-12, close to
+    the float64 optimum."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    a = SoftmaxRegression(tol=1e-10).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="precision limit|did not converge"):
+        b = SoftmaxRegression(solver="newton-cholesky").fit(X.astype(np.float32), y)
+    assert b.n_iter_ <= 50
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-4)
+
+
 def test_anes96_unpenalised_equals_statsmodels_mnlogit():
     sm = pytest.importorskip("statsmodels.api")
     data = sm.datasets.anes96.load_pandas().data

@@ -210,6 +210,27 @@ def test_hessian_from_hessp_and_singular_newton():
     np.testing.assert_allclose(A @ res.x, b, atol=1e-8)
 
 
+def test_backtracking_fails_when_the_asked_decrease_is_below_rounding():
+    """A flat function with a (noisy) descent slope: once ``1e-4 t slope`` no longer
+    changes ``f`` the search fails instead of accepting ``f_new == f``."""
+    from softmaxkit.solvers._base import _backtrack
+
+    calls = []
+
+    def fg(x):
+        calls.append(x.copy())
+        return 1.0, np.array([1e-6])
+
+    t, x, f, g, n = _backtrack(fg, np.zeros(1), np.array([-1.0]), 1.0, -1e-6)
+    assert t is None and g is None and f == 1.0
+    assert n == len(calls) < 60
+    assert all(c[0] < 0 for c in calls)  # it did try the steps it could judge
+    # a genuine decrease is still accepted at the full step
+    t, *_ = _backtrack(lambda x: (float(x[0] ** 2), 2 * x), np.ones(1), -np.ones(1),
+                       1.0, -2.0)
+    assert t == 1.0
+
+
 def test_adam_and_sgd_minimise_a_quadratic():
     A = np.diag([1.0, 10.0])
     for method in ("adam", "sgd"):
