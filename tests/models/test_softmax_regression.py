@@ -336,6 +336,68 @@ def test_float32_noise_above_the_tolerance_stops_with_a_warning():
     np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-4)
 
 
+@pytest.mark.parametrize("y, where", [
+    (np.array([0, 1, np.nan, 0, 1, 0]), 2),
+    (np.array(["a", None, "b", "a", "b", "a"], dtype=object), 1),
+    (np.array(["a", "b", "a", float("nan"), "b", "a"], dtype=object), 3),
+])
+def test_missing_labels_are_named(y, where):
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(ValueError, match=f"missing label .* at index {where};"):
+        SoftmaxRegression().fit(X, y)
+
+
+def test_missing_pandas_na_label_is_named():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    y = pd.Series(["a", pd.NA, "b", "a", "b", "a"], dtype="string")
+    with pytest.raises(ValueError, match="missing label .* at index 1;"):
+        SoftmaxRegression().fit(X, y)
+
+
+@pytest.mark.parametrize("cw, shown", [({0: -1.0}, "-1.0"), ({1: np.nan}, "nan"),
+                                       ({2: np.inf}, "inf")])
+def test_class_weight_must_be_finite_and_non_negative(cw, shown):
+    X, y = _synthetic(n=60, d=3, K=3, seed=4)
+    with pytest.raises(ValueError, match=f"class_weight must be finite and non-negative; "
+                                         f"got {shown} for class {list(cw)[0]}\\."):
+        SoftmaxRegression(class_weight=cw).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight must be finite"):
+        SoftmaxRegression(class_weight=cw).fit(X, np.eye(3)[y])  # soft targets too
+
+
+def test_messages_show_plain_numbers_and_the_real_problem():
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    with pytest.raises(ValueError, match=r"got 1 class \(0\)\.$"):
+        SoftmaxRegression().fit(X, np.zeros(6, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"labels not in the classes given: 1\.$"):
+        SoftmaxRegression().partial_fit(X, [0, 1, 0, 1, 0, 1], classes=[0])
+    with pytest.raises(ValueError, match=r"row 0 sums to 0\.5, not 1\.$"):
+        SoftmaxRegression().fit(X, np.full((6, 2), 0.25))
+
+
+def test_soft_targets_score_and_float16_rows():
+    """``score`` takes the soft targets ``fit`` takes (accuracy against their most
+    probable class); float16 rows sum to 1 only to float16 rounding."""
+    X, y = _synthetic(n=200, d=4, K=3, seed=8)
+    Y = np.random.default_rng(3).dirichlet([0.3, 0.3, 0.3], len(y))
+    m = SoftmaxRegression().fit(X, Y)
+    assert m.score(X, Y) == pytest.approx(np.mean(m.predict(X) == Y.argmax(axis=1)))
+    sw = np.random.default_rng(4).uniform(0.1, 2, len(y))
+    assert m.score(X, Y, sw) == pytest.approx(
+        np.average(m.predict(X) == Y.argmax(axis=1), weights=sw))
+    with pytest.raises(ValueError, match="2 columns but the model has 3 classes"):
+        m.score(X, Y[:, :2])
+    Y16 = Y.astype(np.float16)
+    assert np.abs(Y16.astype(np.float64).sum(axis=1) - 1).max() > 1e-4
+    m16 = SoftmaxRegression().fit(X, Y16)
+    np.testing.assert_allclose(m16.predict_proba(X), SoftmaxRegression().fit(
+        X, Y16.astype(np.float64) / Y16.astype(np.float64).sum(1, keepdims=True)
+    ).predict_proba(X), atol=1e-6)
+    with pytest.raises(ValueError, match="sums to"):
+        SoftmaxRegression().fit(X, (Y * 1.05).astype(np.float16))
+
+
 def test_anes96_unpenalised_equals_statsmodels_mnlogit():
     sm = pytest.importorskip("statsmodels.api")
     data = sm.datasets.anes96.load_pandas().data

@@ -655,6 +655,23 @@ class _PenalizedObjective:
 
 
 # ------------------------------------------------------------------------------ estimator
+def _plain(value):
+    """A label or number as Python shows it (``0``, not NumPy 2's ``np.int64(0)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _first_missing_label(y):
+    """Index of the first NaN/None/NA label of the 1-D ``y``, or None."""
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(np.isnan(y))
+    elif y.dtype.kind == "O":
+        bad = np.flatnonzero([v is None or (isinstance(v, float) and v != v)
+                              or type(v).__name__ == "NAType" for v in y])
+    else:
+        return None
+    return int(bad[0]) if bad.size else None
+
+
 def _check_bool(value, param):
     if not isinstance(value, (bool, np.bool_)):
         raise param_error(param, _OWNER, "a bool", value, exc=TypeError)
@@ -837,10 +854,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                                  "finite and non-negative.")
             sums = Y.astype(np.float64).sum(axis=1)
             tol = 1e-6 if dtype == np.float64 else 1e-4
+            if y_arr.dtype.kind == "f":
+                # rows stored in a coarser float (float16) sum to 1 only to its rounding
+                tol = max(tol, 10.0 * float(np.finfo(y_arr.dtype).eps))
             bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
             if bad.size:
                 raise ValueError("Soft targets must be probability distributions: row "
-                                 f"{bad[0]} sums to {sums[bad[0]]!r}, not 1.")
+                                 f"{bad[0]} sums to {float(sums[bad[0]])!r}, not 1.")
             # exactly 1 (to rounding): the gradient then sums to 0 over the classes
             Y = np.ascontiguousarray(Y / sums.astype(dtype)[:, None])
             K = Y.shape[1]
@@ -851,21 +871,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         y1 = column_or_1d(y_arr, warn=True)
         if y1.shape[0] != n:
             raise ValueError(f"y has {y1.shape[0]} entries but X has {n} samples.")
+        missing = _first_missing_label(y1)
+        if missing is not None:
+            raise ValueError(f"y has a missing label (NaN, None or NA) at index {missing}; "
+                             "drop or fill it before fitting.")
         check_classification_targets(y1)
+        given = classes is not None
         if reset:
             classes = np.unique(y1) if classes is None else np.unique(np.asarray(classes))
-            if classes.size < 2:
-                raise ValueError("SoftmaxRegression needs samples of at least 2 classes in "
-                                 f"the data; got 1 class ({classes[0]!r}).")
         else:
             classes = self.classes_
-        idx = np.searchsorted(classes, y1)
-        idx = np.clip(idx, 0, classes.size - 1)
-        unknown = classes[idx] != y1
-        if np.any(unknown):
-            raise ValueError(f"y contains labels not in classes_: {y1[unknown][0]!r}.")
-        if reset and classes is not None and np.unique(idx).size < 2 and classes.size < 2:
-            raise ValueError("SoftmaxRegression needs samples of at least 2 classes.")
+        if classes.size:
+            idx = np.clip(np.searchsorted(classes, y1), 0, classes.size - 1)
+            unknown = classes[idx] != y1
+        else:
+            idx, unknown = np.zeros(y1.size, dtype=np.intp), np.ones(y1.size, dtype=bool)
+        if np.any(unknown) and (given or not reset):
+            where = "the classes given" if given and reset else "classes_"
+            raise ValueError(f"y contains labels not in {where}: "
+                             f"{_plain(y1[unknown][0])!r}.")
+        if reset and classes.size < 2:
+            got = (f"1 class ({_plain(classes[0])!r})" if classes.size else "no labels")
+            raise ValueError("SoftmaxRegression needs samples of at least 2 classes in "
+                             f"the data; got {got}.")
         return idx.astype(np.intp), classes
 
     def _weights(self, sample_weight, X, Y, classes):
@@ -878,14 +906,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if cw is not None:
             if Y.ndim == 1:
                 w = compute_class_weight(cw, classes=classes, y=classes[Y])
-                per = w[Y]
+            elif isinstance(cw, str):
+                tot = Y.astype(np.float64).sum(axis=0)
+                w = Y.shape[0] / (Y.shape[1] * np.maximum(tot, 1e-300))
             else:
-                if isinstance(cw, str):
-                    tot = Y.astype(np.float64).sum(axis=0)
-                    w = Y.shape[0] / (Y.shape[1] * np.maximum(tot, 1e-300))
-                else:
-                    w = np.array([float(cw.get(c, 1.0)) for c in classes])
-                per = Y.astype(np.float64) @ w
+                w = np.array([float(cw.get(c, 1.0)) for c in classes])
+            bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+            if bad.size:
+                raise ValueError("class_weight must be finite and non-negative; got "
+                                 f"{float(w[bad[0]])!r} for class "
+                                 f"{_plain(classes[bad[0]])!r}.")
+            per = w[Y] if Y.ndim == 1 else Y.astype(np.float64) @ w
             per = per.astype(X.dtype)
             s = per if s is None else s * per
         if s is not None:
@@ -1264,3 +1295,36 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         """
         Z = self._logits(X)
         return np.asarray(self.classes_)[np.argmax(Z, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Labels, or soft targets (class probabilities, as ``fit`` takes them):
+            those are scored against their most probable class (the first on ties).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from softmaxkit import SoftmaxRegression
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> clf = SoftmaxRegression().fit(X, [0, 0, 1, 1])
+        >>> soft = [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.1, 0.9]]
+        >>> clf.score(X, [0, 0, 1, 1]), clf.score(X, soft)
+        (1.0, 1.0)
+        """
+        y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+        if y_arr.ndim == 2 and y_arr.shape[1] >= 2 and y_arr.dtype.kind in "biuf":
+            if y_arr.shape[1] != len(self.classes_):
+                raise ValueError(f"y has {y_arr.shape[1]} columns but the model has "
+                                 f"{len(self.classes_)} classes.")
+            y = np.asarray(self.classes_)[np.argmax(y_arr, axis=1)]
+        return super().score(X, y, sample_weight=sample_weight)
