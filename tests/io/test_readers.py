@@ -38,9 +38,110 @@ def test_csv_integer_labels_and_feature_order(tmp_path):
     assert t.feature_names == ["c", "a"]
 
 
-def test_integral_float_labels_become_int(tmp_path):
+def test_csv_labels_are_exact_text(tmp_path):
+    # pandas' guessing would merge "1" and "01", turn "1.0" into 1 and "None",
+    # "NA", "null" into missing values; labels are read as the text written
+    p = write(tmp_path, "d.csv",
+              "a,y\n1,1\n2,01\n3,1.0\n4,None\n5,NA\n6,null\n7, 1\n8,1\n")
+    y = read_table(p, target="y").y
+    assert y.dtype.kind == "U"
+    assert y.tolist() == ["1", "01", "1.0", "None", "NA", "null", " 1", "1"]
+    assert len(np.unique(y)) == 7
+
+
+def test_csv_float_labels_stay_text(tmp_path):
+    # before, "1.0"/"3.0" came back as int64 1/3: the written label was lost
     p = write(tmp_path, "d.csv", "a,y\n1,1.0\n2,3.0\n")
-    assert read_table(p, target="y").y.dtype == np.int64
+    assert read_table(p, target="y").y.tolist() == ["1.0", "3.0"]
+
+
+@pytest.mark.parametrize("labels", [["10", "9", "-2", "0"], ["7", "7", "123456789012345678"]])
+def test_csv_integer_labels_are_int64_in_numeric_order(tmp_path, labels):
+    p = write(tmp_path, "d.csv", "a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    y = read_table(p, target="y").y
+    assert y.dtype == np.int64
+    assert y.tolist() == [int(v) for v in labels]
+    assert np.unique(y).tolist() == sorted({int(v) for v in labels})
+
+
+def test_csv_integer_labels_outside_int64_stay_text(tmp_path):
+    p = write(tmp_path, "d.csv", "a,y\n1,1\n2,99999999999999999999\n")
+    assert read_table(p, target="y").y.tolist() == ["1", "99999999999999999999"]
+
+
+def test_csv_text_target_keeps_missing_features_missing(tmp_path):
+    # reading the target as text must not change how the features are read
+    p = write(tmp_path, "d.csv", "a,b,y\n1,2,NA\n3,NA,None\n")
+    with pytest.raises(DataError, match=r"column 'b', row 2 of .*missing value"):
+        read_table(p, target="y")
+    t = read_table(write(tmp_path, "e.csv", "a,b,y\n1.5,True,NA\n-2,False,x\n"), target="y")
+    assert t.feature_dtypes == ["float64", "bool"]
+    np.testing.assert_array_equal(t.X, [[1.5, 1.0], [-2.0, 0.0]])
+
+
+@pytest.mark.parametrize("text, row", [("a,y\n1,u\n2,\n", 2), ('a,y\n1,""\n2,u\n', 1)])
+def test_csv_empty_label_is_missing(tmp_path, text, row):
+    p = write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError, match=rf"target column 'y', row {row} of .*missing label"):
+        read_table(p, target="y")
+
+
+def test_parquet_labels_keep_their_type(tmp_path):
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "i": [3, 1, 2], "f": [1.0, 2.0, 1.0],
+                       "s": ["01", "1", "None"]})
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)
+    assert read_table(p, target="i", features=["a"]).y.dtype == np.int64
+    f = read_table(p, target="f", features=["a"]).y
+    assert f.dtype == np.int64 and f.tolist() == [1, 2, 1]  # integral floats -> int64
+    assert read_table(p, target="s", features=["a"]).y.tolist() == ["01", "1", "None"]
+
+
+def test_parquet_empty_string_label_is_missing(tmp_path):
+    p = tmp_path / "d.parquet"
+    pd.DataFrame({"a": [1.0, 2.0], "y": ["u", ""]}).to_parquet(p)
+    with pytest.raises(DataError, match=r"target column 'y', row 2 of .*missing label"):
+        read_table(p, target="y")
+
+
+def test_label_with_trailing_nul_is_refused(tmp_path):
+    # fixed-width unicode would silently turn 'a\x00' into 'a', merging two classes
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"a,y\n1,a\n2,a\x00\n3,b\n")
+    with pytest.raises(DataError, match=r"row 2 of .*ends with a NUL"):
+        read_table(p, target="y")
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+    # pandas would silently rename the second 'a' to 'a.1'
+    p = write(tmp_path, "d.csv", "a,a,b,y\n1,2,3,u\n4,5,6,v\n")
+    with pytest.raises(DataError, match=r"more than one column named 'a'"):
+        read_table(p, target="y")
+    with pytest.raises(DataError, match=r"more than one column named 'a'"):
+        read_frame(p)
+
+
+def test_column_named_like_a_renamed_duplicate_is_fine(tmp_path):
+    p = write(tmp_path, "d.csv", "a,a.1,y\n1,2,u\n")
+    assert read_table(p, target="y").feature_names == ["a", "a.1"]
+
+
+def test_datetime_and_timedelta_features_are_refused(tmp_path):
+    df = pd.DataFrame({
+        "a": [1.0, 2.0],
+        "when": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+        "zoned": pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("UTC"),
+        "took": pd.to_timedelta([1, 2], unit="s"),
+        "y": ["u", "v"],
+    })
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)
+    with pytest.raises(DataError, match=r"columns 'when' \(datetime64.*'zoned' .*'took' "
+                                        r"\(timedelta64.*dates or durations") as info:
+        read_table(p, target="y")
+    assert "'a'" not in str(info.value)
+    t = read_table(p, target="y", features=["a"])  # leaving them out works
+    np.testing.assert_array_equal(t.X[:, 0], [1.0, 2.0])
 
 
 def test_bool_features_are_numeric(tmp_path):
@@ -75,7 +176,7 @@ def test_target_optional_when_not_required(tmp_path):
         ("a,b,y\n1,2,u\n3,inf,v\n", r"column 'b', row 2 of .*inf is not finite"),
         ("a,b,y\n1,2,u\n3,4,\n", r"target column 'y', row 2 of .*missing label"),
         ("a,b,y\n", r"has a header but no data rows"),
-        ("a,b\n1,2\n", r"target column 'y' not found in .*; columns are: a, b"),
+        ("a,b\n1,2\n", r"target column 'y' not found in .*; columns are: 'a', 'b'"),
     ],
 )
 def test_csv_errors_name_column_and_row(tmp_path, text, match):
@@ -102,8 +203,16 @@ def test_parquet_null_feature(tmp_path):
 
 def test_missing_feature_columns_are_listed(tmp_path):
     p = write(tmp_path, "d.csv", "a,b,y\n1,2,u\n")
-    with pytest.raises(DataError, match=r"feature columns not found in .*: c, d"):
+    with pytest.raises(DataError, match=r"feature columns not found in .*: 'c', 'd'"):
         read_table(p, target="y", features=["a", "c", "d"])
+
+
+def test_column_names_in_messages_show_spaces(tmp_path):
+    p = write(tmp_path, "d.csv", "a , b,y\n1,2,u\n")
+    with pytest.raises(DataError, match=r"not found in .*: 'a'\.$"):
+        read_table(p, target="y", features=["a"])
+    with pytest.raises(DataError, match=r"columns are: 'a ', ' b', 'y'"):
+        read_table(p, target="label")
 
 
 def test_target_listed_as_feature(tmp_path):

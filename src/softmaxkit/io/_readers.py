@@ -28,8 +28,8 @@ class Table:
     X : ndarray of shape (n_rows, n_features), float64
         The feature matrix, every value finite.
     y : ndarray of shape (n_rows,) or None
-        Labels (int64, float64, bool or fixed-width str), None when no target
-        was asked for.
+        Labels (int64 or fixed-width str; from Parquet also float64 or bool),
+        None when no target was asked for.
     feature_names : list of str, length n_features
     feature_dtypes : list of str, length n_features
         The column dtypes as read (e.g. ``'int64'``, ``'float64'``).
@@ -76,13 +76,19 @@ def _import_pandas(kind):
     return pd
 
 
-def read_frame(path):
+def read_frame(path, *, text_column=None):
     """Read a CSV or Parquet file (chosen by extension) into a pandas DataFrame.
 
     Parameters
     ----------
     path : str or os.PathLike
         ``.csv``, ``.parquet`` or ``.pq``.
+    text_column : str, optional
+        A CSV column read as the exact text of each field: no type guessing
+        (``"01"`` stays ``"01"``, ``"1.0"`` stays ``"1.0"``) and no missing-value
+        markers (``"NA"``, ``"None"``, ``"null"`` are text; an empty field is
+        ``""``).  Other columns are read as usual.  Parquet columns keep their
+        stored type, so this has no effect there.
 
     Returns
     -------
@@ -92,8 +98,9 @@ def read_frame(path):
     Raises
     ------
     DataError
-        A missing, empty, unreadable or header-only file, or an unsupported
-        extension.
+        A missing, empty, unreadable or header-only file, an unsupported
+        extension, or a column name used twice (pandas would silently rename
+        the second ``a`` to ``a.1``).
 
     Examples
     --------
@@ -119,7 +126,9 @@ def read_frame(path):
     if kind == "csv":
         pd = _import_pandas("CSV")
         try:
-            df = pd.read_csv(path)
+            df = _read_csv(pd, path, text_column)
+        except DataError:
+            raise
         except pd.errors.EmptyDataError:
             raise DataError(f"input file {path!r} is empty.") from None
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -133,11 +142,59 @@ def read_frame(path):
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"cannot read Parquet file {path!r}: {msg}") from None
     df.columns = [str(c) for c in df.columns]
+    _check_unique(df.columns, path)
     if df.shape[1] == 0:
         raise DataError(f"input file {path!r} is empty.")
     if df.shape[0] == 0:
         raise DataError(f"input file {path!r} has a header but no data rows.")
     return df
+
+
+# pandas' default missing-value markers (pandas._libs.parsers.STR_NA_VALUES);
+# a copy in case that private name moves.
+_NA_DEFAULTS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                "nan", "null")
+
+
+def _na_defaults():
+    try:
+        from pandas._libs.parsers import STR_NA_VALUES
+    except ImportError:  # pragma: no cover - depends on the pandas version
+        return list(_NA_DEFAULTS)
+    return sorted(STR_NA_VALUES)
+
+
+def _check_unique(names, path):
+    seen, dups = set(), []
+    for n in names:
+        if n in seen and n not in dups:
+            dups.append(n)
+        seen.add(n)
+    if dups:
+        raise DataError(
+            f"{path!r} has more than one column named {_show(dups)}; column names must be "
+            "unique."
+        )
+
+
+def _read_csv(pd, path, text_column):
+    """pandas.read_csv, refusing duplicate header names and reading
+    ``text_column`` (when present) as exact text."""
+    # the header as written: pandas renames a repeated 'a' to 'a.1' when it reads
+    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                      na_filter=False)
+    _check_unique([n for n in raw.iloc[0].tolist() if n != ""] if len(raw) else [], path)
+    if text_column is None:
+        return pd.read_csv(path)
+    names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    if text_column not in names:
+        return pd.read_csv(path)
+    na = _na_defaults()
+    # keep_default_na=False with a per-column na_values: the usual missing-value
+    # markers everywhere but in the text column, which is read verbatim
+    return pd.read_csv(path, dtype={text_column: str}, keep_default_na=False,
+                       na_values={n: na for n in names if n != text_column})
 
 
 def _numeric_column(pd, s, name, path):
@@ -163,11 +220,38 @@ def _numeric_column(pd, s, name, path):
     return values
 
 
-def _labels(pd, s, name, path):
-    missing = s.isna().to_numpy()
+def _canonical_ints(texts):
+    """int64 labels when every text is the canonical spelling of an integer
+    (``str(int(t)) == t``: no leading zeros, sign ``+``, spaces or ``.0``) that
+    fits in int64; None otherwise."""
+    values = []
+    for t in texts:
+        try:
+            v = int(t)
+        except ValueError:
+            return None
+        if str(v) != t or not -(2**63) <= v < 2**63:
+            return None
+        values.append(v)
+    return np.array(values, dtype=np.int64)
+
+
+def _labels(pd, s, name, path, *, text=False):
+    """Labels of column ``s``.  ``text``: ``s`` holds the exact text of a CSV
+    column; integer spellings become int64, anything else stays the same string."""
+    where = f"target column {name!r}"
+    missing = np.array(s.isna().to_numpy(), dtype=bool)
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        missing |= np.array([isinstance(v, str) and v == "" for v in s.tolist()], dtype=bool)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
-        raise DataError(f"target column {name!r}, row {i + 1} of {path!r}: missing label.")
+        raise DataError(f"{where}, row {i + 1} of {path!r}: missing label.")
+    if text:
+        texts = [str(v) for v in s.tolist()]
+        ints = _canonical_ints(texts)
+        if ints is not None:
+            return ints
+        return _text_labels(texts, where, path)
     if pd.api.types.is_bool_dtype(s):
         return s.to_numpy(dtype=bool)
     if pd.api.types.is_integer_dtype(s):
@@ -177,7 +261,32 @@ def _labels(pd, s, name, path):
         if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
             return v.astype(np.int64)
         return v
-    return np.array([str(v) for v in s.tolist()], dtype=str)
+    return _text_labels([str(v) for v in s.tolist()], where, path)
+
+
+def _text_labels(texts, where, path):
+    # fixed-width unicode drops trailing NULs: 'a\x00' would become 'a'
+    for i, t in enumerate(texts):
+        if t.endswith("\x00"):
+            raise DataError(f"{where}, row {i + 1} of {path!r}: the label {t!r} ends with a "
+                            "NUL character, which labels cannot hold.")
+    return np.array(texts, dtype=str)
+
+
+def _check_numeric_kinds(pd, df, features, path):
+    """Refuse date/time feature columns, which pandas would turn into epoch numbers."""
+    bad = []
+    for f in features:
+        dt = df[f].dtype
+        # kind 'M': datetime64 and tz-aware datetimes, 'm': timedelta64
+        if getattr(dt, "kind", None) in ("M", "m") or isinstance(dt, pd.PeriodDtype):
+            bad.append(f"{f!r} ({dt})")
+    if bad:
+        raise DataError(
+            f"feature column{'s' if len(bad) > 1 else ''} {', '.join(bad)} of {path!r} "
+            f"hold{'' if len(bad) > 1 else 's'} dates or durations; features must be numeric "
+            "(convert them to numbers first, or leave them out of the features)."
+        )
 
 
 def read_table(path, *, target=None, features=None, require_target=True):
@@ -189,8 +298,14 @@ def read_table(path, *, target=None, features=None, require_target=True):
         A ``.csv`` (read with pandas) or ``.parquet`` / ``.pq`` file (read
         with pyarrow through pandas), with a header row.
     target : str, optional
-        The label column.  Labels may be strings or integers (integral floats
-        become int64).
+        The label column.  In a CSV file it is read as text, never guessed
+        at: when every label is the canonical spelling of an integer
+        (``str(int(s)) == s``: ``"7"``, ``"-3"``, not ``"07"``, ``"7.0"`` or
+        ``" 7"``) the labels are int64, otherwise they are the exact strings
+        (``"01"`` and ``"1"`` are two classes; ``"NA"``, ``"None"`` and
+        ``"null"`` are labels like any other).  A Parquet column keeps its
+        stored type (integral floats become int64).  An empty label is
+        missing and raises DataError.
     features : sequence of str, optional
         Feature columns, in this order.  Default: every column except
         ``target``.
@@ -208,9 +323,10 @@ def read_table(path, *, target=None, features=None, require_target=True):
     DataError
         A one-line message for: a missing input file, an unsupported
         extension, an empty or header-only file, a missing target or feature
-        column, a non-numeric, missing (NaN) or infinite feature value
-        (naming the column and the 1-based data row, header excluded), a
-        missing label.
+        column, a column name used twice, a date/time feature column, a
+        non-numeric, missing (NaN) or infinite feature value (naming the
+        column and the 1-based data row, header excluded), a missing (empty)
+        label or one ending with a NUL character.
     ImportError
         pandas/pyarrow are not installed (names the extra to install).
 
@@ -229,13 +345,13 @@ def read_table(path, *, target=None, features=None, require_target=True):
     (array(['cat', 'dog'], dtype='<U3'), ['a', 'b'])
     """
     path = os.fspath(path)
-    df = read_frame(path)
+    df = read_frame(path, text_column=target)
     pd = _import_pandas("CSV")
     columns = list(df.columns)
     y = None
     if target is not None:
         if target in columns:
-            y = _labels(pd, df[target], target, path)
+            y = _labels(pd, df[target], target, path, text=_file_kind(path) == "csv")
         elif require_target:
             raise DataError(
                 f"target column {target!r} not found in {path!r}; columns are: "
@@ -255,6 +371,7 @@ def read_table(path, *, target=None, features=None, require_target=True):
             )
         if target is not None and target in features:
             raise DataError(f"the target column {target!r} is also listed as a feature.")
+    _check_numeric_kinds(pd, df, features, path)
     X = np.empty((df.shape[0], len(features)), dtype=np.float64)
     dtypes = []
     for j, f in enumerate(features):
@@ -265,5 +382,5 @@ def read_table(path, *, target=None, features=None, require_target=True):
 
 
 def _show(names, limit=20):
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
