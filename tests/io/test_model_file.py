@@ -311,3 +311,52 @@ def test_round_trip_property(tmp_path_factory, labels, d, data, dtype):
     assert (m.n_iter_, m.n_features_in_) == (model.n_iter_, d)
     X = np.linspace(-1, 1, 3 * d).reshape(3, d).astype(dtype)
     np.testing.assert_array_equal(m.predict(X), model.predict(X))
+
+
+# ------------------------------------------------------- lossless or refused
+def test_missing_directory_names_the_users_path(tmp_path, fitted):
+    target = tmp_path / "nodir" / "x.skm"
+    with pytest.raises(FileNotFoundError) as info:
+        save_model(fitted, target)
+    msg = str(info.value)
+    assert info.value.filename == str(target)
+    assert ".tmp" not in msg and "does not exist" in msg and "nodir" in msg
+    assert os.listdir(tmp_path) == []
+
+
+def test_empty_zip_is_named_as_such(tmp_path):
+    p = tmp_path / "empty_zip.skm"
+    with zipfile.ZipFile(p, "w"):
+        pass
+    with pytest.raises(ModelFileError, match=r"not a softmaxkit model file \(an empty zip"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("labels", [["a", "a\x00", "b"], ["x\x00\x00", "y"]])
+def test_labels_with_trailing_nul_are_refused(tmp_path, data, labels):
+    # fixed-width unicode drops trailing NULs: 'a\x00' would load as a second 'a'
+    X, y = data
+    y = np.array(labels, dtype=object)[y % len(labels)]
+    model = softmaxkit.SoftmaxRegression().fit(X, y)
+    assert model.classes_.dtype == object
+    with pytest.raises(ModelFileError, match=r"'classes_'.*ends with a NUL"):
+        save_model(model, tmp_path / "m.skm")
+    assert os.listdir(tmp_path) == []
+
+
+def test_inner_nul_in_labels_round_trips(tmp_path, data):
+    X, y = data
+    labels = np.array(["a\x00b", "a", "\x00c"], dtype=object)
+    model = softmaxkit.SoftmaxRegression().fit(X, labels[y])
+    m = load_model(save_model(model, tmp_path / "m.skm"))
+    assert m.classes_.tolist() == model.classes_.tolist()
+    np.testing.assert_array_equal(m.predict(X), model.predict(X))
+
+
+def test_feature_names_with_trailing_nul_are_refused(tmp_path, data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=["w", "w\x00", "x", "z"])
+    model = softmaxkit.SoftmaxRegression().fit(df, y)
+    with pytest.raises(ModelFileError, match=r"'feature_names_in_'.*ends with a NUL"):
+        save_model(model, tmp_path / "m.skm")

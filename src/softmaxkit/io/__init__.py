@@ -39,14 +39,17 @@ two members:
     (K,), ``n_features_in_``, ``n_iter_``, ``loss_curve_``, optionally
     ``feature_names_in_``).  String labels and names are fixed-width unicode
     arrays; it is read with ``allow_pickle=False``, so no object array (and
-    no pickle) can ever be loaded.
+    no pickle) can ever be loaded.  Fixed-width unicode cannot hold a
+    trailing NUL character, so a label or name ending in ``'\\x00'`` is
+    refused at save time rather than stored as a different string.
 
 Files are written atomically: to a temporary file in the destination's
-directory, then ``os.replace``.  Loading checks, in order: the zip
-signature (foreign file), the container (truncated file), ``format`` and
-``format_version``, the metadata digest, the estimator whitelist, the array
-digest (tampered file) and the shapes' consistency, each with a
-:class:`ModelFileError` naming the file and the problem.
+directory, then ``os.replace`` (an error about a missing or unwritable
+directory names the destination, not the temporary file). Loading checks, in
+order: the zip signature (foreign file), the container (truncated file),
+``format`` and ``format_version``, the metadata digest, the estimator
+whitelist, the array digest (tampered file) and the shapes' consistency,
+each with a :class:`ModelFileError` naming the file and the problem.
 """
 
 from ._atomic import atomic_path

@@ -16,6 +16,19 @@ def _umask():
     return mask
 
 
+def _path_error(exc, path):
+    """``exc`` (from creating the temporary file) re-raised about ``path``."""
+    shown = os.path.dirname(path) or os.curdir
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError):
+        reason = f"{reason} (directory {shown!r} does not exist)"
+    elif isinstance(exc, NotADirectoryError):
+        reason = f"{reason} ({shown!r} is not a directory)"
+    elif isinstance(exc, PermissionError):
+        reason = f"{reason} (directory {shown!r} is not writable)"
+    return type(exc)(exc.errno, reason, path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
@@ -36,7 +49,8 @@ def atomic_path(path):
     ------
     OSError
         When the directory does not exist or is not writable (raised before
-        the block runs).
+        the block runs); the error's ``filename`` is ``path``, never the
+        temporary file.
 
     Examples
     --------
@@ -59,9 +73,13 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+        )
+    except OSError as exc:
+        # name the user's path, not the hidden temporary file
+        raise _path_error(exc, path) from None
     os.close(fd)
     try:
         yield tmp

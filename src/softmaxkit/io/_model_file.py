@@ -128,12 +128,25 @@ def _to_saveable(name, value):
                 f"cannot save fitted attribute {name!r}: an object array that is not all "
                 "strings cannot be stored without pickle."
             )
+        _check_no_trailing_nul(name, flat)
         return np.array(flat, dtype=str).reshape(arr.shape), "object-str"
     if arr.dtype.kind not in "biufU":
         raise ModelFileError(
             f"cannot save fitted attribute {name!r} of dtype {arr.dtype}."
         )
     return np.ascontiguousarray(arr), "array"
+
+
+def _check_no_trailing_nul(name, strings):
+    # fixed-width unicode pads with NULs, so it drops trailing ones: 'a\x00' would
+    # come back as 'a' (and ['a', 'a\x00'] as two equal labels)
+    bad = [v for v in strings if v.endswith("\x00")]
+    if bad:
+        raise ModelFileError(
+            f"cannot save fitted attribute {name!r}: {bad[0]!r} ends with a NUL character "
+            "('\\x00'), which a model file cannot store exactly (it would come back without "
+            "it); remove trailing NULs from the labels and names before fitting."
+        )
 
 
 def _from_saved(arr, kind):
@@ -217,9 +230,11 @@ def save_model(model, path, *, temperature=None, metadata=None):
     ------
     ModelFileError
         The model is not a (fitted) softmaxkit estimator, or holds something
-        the format cannot store.
+        the format cannot store exactly (e.g. a string label or feature name
+        ending with a NUL character, which fixed-width unicode would drop).
     OSError
-        The destination cannot be written.
+        The destination cannot be written (``FileNotFoundError`` when its
+        directory does not exist; the error names ``path``).
 
     Notes
     -----
@@ -321,7 +336,12 @@ def _read_container(path):
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head != b"PK\x03\x04":
-        what = "empty" if head == b"" else "not a zip container"
+        if head == b"":
+            what = "the file is empty"
+        elif head == b"PK\x05\x06":  # a zip's end record first: a zip with no members
+            what = "an empty zip container"
+        else:
+            what = "not a zip container"
         raise ModelFileError(f"{path!r} is not a softmaxkit model file ({what}).")
     try:
         with zipfile.ZipFile(path) as zf:
