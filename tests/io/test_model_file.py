@@ -360,3 +360,77 @@ def test_feature_names_with_trailing_nul_are_refused(tmp_path, data):
     model = softmaxkit.SoftmaxRegression().fit(df, y)
     with pytest.raises(ModelFileError, match=r"'feature_names_in_'.*ends with a NUL"):
         save_model(model, tmp_path / "m.skm")
+
+
+# ------------------------------------------------- partial_fit optimiser state
+@pytest.mark.parametrize("penalty, random_state", [("l2", 0), (None, 3), ("l1", None)])
+def test_partial_fit_continues_after_load_as_in_memory(tmp_path, data, penalty,
+                                                       random_state):
+    """Adam's moments, step count, coefficients and shuffling state are stored:
+    a loaded model's next partial_fit equals the in-memory model's."""
+    X, y = data
+    a = softmaxkit.SoftmaxRegression(penalty=penalty, random_state=random_state)
+    a.partial_fit(X, y, classes=[0, 1, 2])
+    a.partial_fit(X[:50], y[:50])
+    b = load_model(save_model(a, tmp_path / "m.skm"))
+    for _ in range(2):
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+    np.testing.assert_array_equal(b.coef_, a.coef_)
+    np.testing.assert_array_equal(b.intercept_, a.intercept_)
+    np.testing.assert_array_equal(b.loss_curve_, a.loss_curve_)
+    assert b.n_iter_ == a.n_iter_ == 4
+
+    # the state matters: restarting the optimiser gives another model
+    c = load_model(tmp_path / "m.skm")
+    c._partial = None
+    c.partial_fit(X, y)
+    c.partial_fit(X, y)
+    assert not np.array_equal(c.coef_, a.coef_)
+
+
+def test_optimizer_state_layout(tmp_path, data, fitted):
+    X, y = data
+    a = softmaxkit.SoftmaxRegression(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    meta, npz = _members(save_model(a, tmp_path / "p.skm"))
+    opt = meta["optimizer"]
+    assert opt["kind"] == "Adam" and opt["t"] == a._partial["opt"].t > 0
+    assert opt["passes"] == 1 and opt["rng"]["bit_generator"] == "MT19937"
+    kinds = {k: v["kind"] for k, v in meta["arrays"].items()}
+    assert {k for k, v in kinds.items() if v == "optimizer"} == {
+        "_optimizer_x", "_optimizer_m", "_optimizer_v", "_optimizer_rng_key"}
+    with np.load(io.BytesIO(npz), allow_pickle=False) as d:
+        np.testing.assert_array_equal(d["_optimizer_m"], a._partial["opt"].m)
+        assert d["_optimizer_rng_key"].dtype == np.uint32
+    # a model from fit() has no optimiser state and stores none
+    meta, _ = _members(save_model(fitted, tmp_path / "f.skm"))
+    assert "optimizer" not in meta
+    assert all(v["kind"] != "optimizer" for v in meta["arrays"].values())
+    assert getattr(load_model(tmp_path / "f.skm"), "_partial", None) is None
+
+
+def test_inconsistent_optimizer_state(tmp_path, data):
+    X, y = data
+    a = softmaxkit.SoftmaxRegression(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    p = save_model(a, tmp_path / "p.skm")
+    meta, npz = _members(p)
+    with np.load(io.BytesIO(npz)) as d:
+        arrays = {k: d[k] for k in d.files}
+    arrays["_optimizer_m"] = arrays["_optimizer_m"][:-1]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    from softmaxkit.io._model_file import _arrays_sha256
+
+    meta["arrays_sha256"] = _arrays_sha256(arrays)
+    _rewrite(p, meta, buf.getvalue())
+    with pytest.raises(ModelFileError, match="inconsistent: partial_fit optimiser state"):
+        load_model(p)
+
+
+def test_unknown_optimizer_state_is_refused(tmp_path, data):
+    X, y = data
+    a = softmaxkit.SoftmaxRegression(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    a._partial = {"opt": object(), "x": np.zeros(3), "rng": None, "passes": 1}
+    with pytest.raises(ModelFileError, match=r"optimiser state has an unknown form"):
+        save_model(a, tmp_path / "m.skm")
+    assert os.listdir(tmp_path) == []

@@ -27,7 +27,17 @@ two members:
     - ``arrays``: the manifest, ``{name: {"kind", "dtype", "shape"}}`` for
       each array in ``arrays.npz``; ``kind`` says how an array becomes the
       attribute again (``"int"``/``"float"``/``"bool"`` scalars,
-      ``"array"``, or ``"object-str"`` for an object array of strings);
+      ``"array"``, ``"object-str"`` for an object array of strings, or
+      ``"optimizer"`` for the partial_fit state below);
+    - ``optimizer`` (only for a SoftmaxRegression trained with
+      ``partial_fit``): the state of its minibatch Adam, so that the next
+      ``partial_fit`` of the loaded model continues exactly as the saved
+      one would have: ``kind`` (``"Adam"``), ``method``, ``learning_rate``,
+      ``beta1``, ``beta2``, ``eps``, ``decay``, ``t`` (updates so far),
+      ``passes``, and ``rng`` (the MT19937 shuffling state's ``pos``,
+      ``has_gauss``, ``cached_gaussian``); its arrays are ``_optimizer_x``
+      (the coefficient vector), ``_optimizer_m``, ``_optimizer_v`` (Adam's
+      moments) and ``_optimizer_rng_key`` (624 uint32);
     - ``arrays_sha256``: SHA-256 over the arrays, each contributing its name,
       dtype string, shape and C-order bytes, in name order;
     - ``metadata_sha256``: SHA-256 over the canonical JSON (sorted keys, no

@@ -201,6 +201,79 @@ def _json_value(v):
     return v
 
 
+# ------------------------------------------------------ partial_fit optimiser state
+# SoftmaxRegression.partial_fit keeps its optimiser in ``model._partial``:
+# {"opt": Adam, "x": reduced coefficients, "rng": RandomState, "passes": int}.
+# It is stored so that a loaded model continues exactly as the saved one would:
+# arrays under these names in arrays.npz (manifest kind "optimizer"), scalars
+# under the "optimizer" metadata key.
+_OPT_ARRAYS = {"x": "_optimizer_x", "m": "_optimizer_m", "v": "_optimizer_v",
+               "rng_key": "_optimizer_rng_key"}
+_OPT_PARAMS = ("learning_rate", "beta1", "beta2", "eps", "decay")
+
+
+def _optimizer_state(name, model):
+    """(arrays, metadata) of a partial_fit optimiser, or (None, None) when there is none."""
+    st = getattr(model, "_partial", None) if name == "SoftmaxRegression" else None
+    if st is None:
+        return None, None
+    opt = st.get("opt") if isinstance(st, dict) else None
+    rng = st.get("rng") if isinstance(st, dict) else None
+    ok = (isinstance(st, dict) and set(st) == {"opt", "x", "rng", "passes"}
+          and type(opt).__name__ == "Adam" and isinstance(rng, np.random.RandomState)
+          and all(hasattr(opt, a) for a in (*_OPT_PARAMS, "method", "t", "m", "v")))
+    state = rng.get_state() if ok else None
+    if not ok or state[0] != "MT19937":
+        raise ModelFileError(
+            f"cannot save this {name}: its partial_fit optimiser state has an unknown form "
+            "(set model._partial = None to save it without that state, so that the next "
+            "partial_fit restarts the optimiser)."
+        )
+    arrays = {_OPT_ARRAYS["x"]: np.array(st["x"], dtype=np.float64),
+              _OPT_ARRAYS["rng_key"]: np.array(state[1], dtype=np.uint32)}
+    if opt.m is not None:
+        arrays[_OPT_ARRAYS["m"]] = np.array(opt.m, dtype=np.float64)
+        arrays[_OPT_ARRAYS["v"]] = np.array(opt.v, dtype=np.float64)
+    meta = {"kind": "Adam", "method": str(opt.method), "t": int(opt.t),
+            "passes": int(st["passes"]),
+            "rng": {"bit_generator": "MT19937", "pos": int(state[2]),
+                    "has_gauss": int(state[3]), "cached_gaussian": float(state[4])}}
+    meta.update({k: float(getattr(opt, k)) for k in _OPT_PARAMS})
+    return arrays, meta
+
+
+def _restore_optimizer(path, meta, arrays):
+    """The ``_partial`` dict of a SoftmaxRegression from its stored optimiser state."""
+    def bad(msg):
+        return ModelFileError(f"{path!r} is inconsistent: partial_fit optimiser state: {msg}.")
+
+    om = meta.get("optimizer")
+    if not isinstance(om, dict) or om.get("kind") != "Adam":
+        raise bad("unknown or missing 'optimizer' metadata")
+    x = arrays.get(_OPT_ARRAYS["x"])
+    key = arrays.get(_OPT_ARRAYS["rng_key"])
+    m, v = arrays.get(_OPT_ARRAYS["m"]), arrays.get(_OPT_ARRAYS["v"])
+    rng_meta = om.get("rng")
+    if x is None or x.ndim != 1 or x.dtype != np.float64:
+        raise bad("no 1-D float64 coefficient vector")
+    if (m is None) != (v is None) or (m is not None and not (m.shape == v.shape == x.shape)):
+        raise bad("the moment vectors do not match the coefficients")
+    if key is None or key.shape != (624,) or key.dtype != np.uint32 or not isinstance(
+            rng_meta, dict):
+        raise bad("bad random state")
+    try:
+        solvers = import_module("softmaxkit.solvers")
+        opt = solvers.Adam(**{k: float(om[k]) for k in _OPT_PARAMS}, method=str(om["method"]))
+        opt.t, opt.m, opt.v = int(om["t"]), m, v
+        rng = np.random.RandomState()
+        rng.set_state(("MT19937", key, int(rng_meta["pos"]), int(rng_meta["has_gauss"]),
+                       float(rng_meta["cached_gaussian"])))
+        passes = int(om["passes"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad(f"{type(exc).__name__}: {exc}") from None
+    return {"opt": opt, "x": x.copy(), "rng": rng, "passes": passes}
+
+
 # ---------------------------------------------------------------------- save
 def save_model(model, path, *, temperature=None, metadata=None):
     """Save a fitted estimator to a model file (atomically, without pickle).
@@ -239,7 +312,13 @@ def save_model(model, path, *, temperature=None, metadata=None):
     Notes
     -----
     The file is a zip container with two members, ``metadata.json`` and
-    ``arrays.npz``; see :mod:`softmaxkit.io` for every field.  Integrity is
+    ``arrays.npz``; see :mod:`softmaxkit.io` for every field.
+
+    A SoftmaxRegression trained with ``partial_fit`` is saved with its
+    optimiser state (Adam's moments and step count, the coefficient vector
+    and the minibatch shuffling state), as arrays, never a pickle: a further
+    ``partial_fit`` on the loaded model gives exactly what it would have
+    given on the saved one.  A model from ``fit`` has no such state.  Integrity is
     checked on load with two SHA-256 digests, one over the arrays (name,
     dtype, shape and bytes of each, in name order) and one over the canonical
     JSON of the metadata.
@@ -281,6 +360,10 @@ def save_model(model, path, *, temperature=None, metadata=None):
         arr, kind = _to_saveable(attr, getattr(model, attr))
         arrays[attr] = arr
         manifest[attr] = {"kind": kind, "dtype": arr.dtype.str, "shape": list(arr.shape)}
+    opt_arrays, opt_meta = _optimizer_state(name, model)
+    for key, arr in (opt_arrays or {}).items():
+        arrays[key] = arr
+        manifest[key] = {"kind": "optimizer", "dtype": arr.dtype.str, "shape": list(arr.shape)}
 
     params = {k: _encode_param(k, v) for k, v in model.get_params(deep=False).items()}
     from .. import __version__
@@ -302,6 +385,7 @@ def save_model(model, path, *, temperature=None, metadata=None):
         "temperature": temperature,
         "metadata": {} if metadata is None else metadata,
         "arrays": manifest,
+        **({} if opt_meta is None else {"optimizer": opt_meta}),
         "arrays_sha256": _arrays_sha256(arrays),
     }
     try:
@@ -453,8 +537,13 @@ def _read_model(path):
         raise ModelFileError(
             f"{path!r} is corrupted: fitted attributes missing: {', '.join(missing)}."
         )
-    state = {k: _from_saved(arrays[k], meta["arrays"][k].get("kind", "array")) for k in arrays}
+    kinds = {k: meta["arrays"][k].get("kind", "array") for k in arrays}
+    state = {k: _from_saved(arrays[k], kinds[k]) for k in arrays if kinds[k] != "optimizer"}
     _check_consistency(path, name, state)
+    partial = None
+    if name == "SoftmaxRegression" and ("optimizer" in meta or "optimizer" in kinds.values()):
+        partial = _restore_optimizer(
+            path, meta, {k: a for k, a in arrays.items() if kinds[k] == "optimizer"})
     try:
         params = {k: _decode_param(v) for k, v in meta.get("params", {}).items()}
     except ValueError as exc:
@@ -468,6 +557,8 @@ def _read_model(path):
         ) from None
     for k, v in state.items():
         setattr(model, k, v)
+    if partial is not None:
+        model._partial = partial
     return model, meta
 
 
