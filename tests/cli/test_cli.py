@@ -474,3 +474,52 @@ def test_inspect_l1_model_shows_only_nonzero_weights(tmp_path, capsys, iris_csv)
         assert len(re.findall(r"\w+ [+-][\d.e+-]+[ ,;]", line.split(";")[0] + ";")) == nnz
         if nnz == 0:
             assert "all weights 0" in line
+
+
+# ------------------------------------------------------------- never lose data
+def test_fit_refuses_to_write_the_model_over_its_data(tmp_path, capsys, iris_csv):
+    before = iris_csv.read_bytes()
+    link = tmp_path / "link.skm"
+    link.symlink_to(iris_csv)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for model in (iris_csv, sub / ".." / "iris.csv", link):
+        line = assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model", model],
+                            r"--model .* is the input data file", tmp_path=tmp_path)
+        assert "destroy" in line
+        assert iris_csv.read_bytes() == before
+
+
+def test_fit_refuses_a_data_extension_for_the_model(tmp_path, capsys, iris_csv):
+    other = tmp_path / "other.csv"
+    other.write_text("keep me\n")
+    for name in ("other.csv", "new.parquet", "NEW.PQ"):
+        line = assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                                     tmp_path / name],
+                            r"data file extension .*model files use \.skm", tmp_path=tmp_path)
+        assert ".skm'" in line
+    assert other.read_text() == "keep me\n"
+
+
+def test_fit_refuses_data_as_model_with_the_dask_engine_too(tmp_path, capsys, iris_csv):
+    before = iris_csv.read_bytes()
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model", iris_csv,
+                          "--engine", "dask"], r"is the input data file", tmp_path=tmp_path)
+    assert iris_csv.read_bytes() == before
+
+
+def test_predict_refuses_to_write_over_its_inputs(tmp_path, capsys, trained):
+    model, csv = trained
+    data = tmp_path / "d.csv"
+    data.write_bytes(csv.read_bytes())
+    model_csv = tmp_path / "model.csv"  # a model file with a data extension (older CLI)
+    model_csv.write_bytes(model.read_bytes())
+    link = tmp_path / "link.csv"
+    link.symlink_to(data)
+    snapshot = {p: p.read_bytes() for p in (data, model_csv)}
+    for out in (data, f"{tmp_path}/./d.csv", link):
+        assert_error(capsys, ["predict", model, data, "-o", out],
+                     r"--output .* is the input data file", tmp_path=tmp_path)
+    assert_error(capsys, ["predict", model_csv, data, "-o", model_csv],
+                 r"--output .* is the model file", tmp_path=tmp_path)
+    assert {p: p.read_bytes() for p in snapshot} == snapshot

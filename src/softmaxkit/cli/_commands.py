@@ -34,6 +34,35 @@ def _check_writable_file(path, what):
         raise CLIError(f"cannot write {what} {path!r}: directory {parent!r} is not writable.")
 
 
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name the same file (links and spellings
+    resolved): os.path.samefile when both exist, else their real paths."""
+    a, b = os.fspath(a), os.fspath(b)
+    if os.path.exists(a) and os.path.exists(b):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+MODEL_EXTENSION = ".skm"
+_DATA_EXTENSIONS = (".csv", ".parquet", ".pq")
+
+
+def _check_model_path(model, data):
+    """Refuse a --model path that would overwrite DATA or looks like a data file."""
+    model = os.fspath(model)
+    if _same_file(model, data):
+        raise CLIError(f"--model {model!r} is the input data file {os.fspath(data)!r}; "
+                       f"writing the model there would destroy the data. Choose another "
+                       f"path, e.g. 'model{MODEL_EXTENSION}'.")
+    root, ext = os.path.splitext(model)
+    if ext.lower() in _DATA_EXTENSIONS:
+        raise CLIError(f"--model {model!r} has a data file extension ({ext}); model files "
+                       f"use {MODEL_EXTENSION}, e.g. {root + MODEL_EXTENSION!r}.")
+
+
 def _prepare_dir(path, what):
     path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
@@ -261,6 +290,7 @@ def cmd_fit(args):
     from ..io import read_table, save_model
 
     _check_writable_file(args.model, "model file")
+    _check_model_path(args.model, args.data)
     if getattr(args, "engine", "memory") == "dask":  # --- Dask engine (issue #7) ---
         from ..distributed._cli import fit_from_args
 
@@ -387,6 +417,11 @@ def cmd_predict(args):
             raise CLIError(f"unsupported output type {ext or '(none)'!r} for {args.output!r}; "
                            "use .csv or .parquet.")
         kind = _OUTPUT_KINDS[ext]
+        for other, what in ((args.data, "the input data file"), (args.model, "the model file")):
+            if _same_file(args.output, other):
+                raise CLIError(f"--output {os.fspath(args.output)!r} is {what} "
+                               f"{os.fspath(other)!r}; writing the predictions there would "
+                               "destroy it. Choose another path.")
     model, meta = _load_classifier(args.model)
     table = _read_for_model(model, meta, args.data)
     proba = _proba(model, _frame(table.X, _feature_names(model, meta)), meta.get("temperature"))

@@ -109,7 +109,8 @@ def build_parser():
     f.add_argument("data", metavar="DATA", help="training data (.csv or .parquet)")
     f.add_argument("--target", required=True, metavar="COL", help="the label column")
     f.add_argument("--model", metavar="PATH", default="model.skm",
-                   help="where to write the model (default: model.skm)")
+                   help="where to write the model, a .skm file (default: model.skm); never "
+                   "DATA itself nor a .csv/.parquet path")
     f.add_argument("--features", type=_columns, metavar="COL,COL...",
                    help="feature columns (default: every column but the target)")
     f.add_argument("--penalty", choices=["l2", "l1", "elasticnet", "none"], default="l2",
@@ -152,7 +153,8 @@ def build_parser():
     pr.add_argument("model", metavar="MODEL", help="model file written by 'softmaxkit fit'")
     pr.add_argument("data", metavar="DATA", help="input data (.csv or .parquet)")
     pr.add_argument("--output", "-o", metavar="PATH",
-                    help="write .csv or .parquet (by extension) instead of CSV on stdout")
+                    help="write .csv or .parquet (by extension) instead of CSV on stdout; "
+                    "never DATA or MODEL itself")
     pr.add_argument("--proba", action="store_true",
                     help="also write the class probabilities (columns proba_<class>)")
 
