@@ -523,3 +523,91 @@ def test_predict_refuses_to_write_over_its_inputs(tmp_path, capsys, trained):
     assert_error(capsys, ["predict", model_csv, data, "-o", model_csv],
                  r"--output .* is the model file", tmp_path=tmp_path)
     assert {p: p.read_bytes() for p in snapshot} == snapshot
+
+
+# ------------------------------------------------------- labels read as written
+def _labelled_csv(tmp_path, name, labels, seed=0):
+    """Two well-separated features per class, labels as given (strings)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, lab in enumerate(labels):
+        centre = np.array([np.cos(2 * np.pi * k / len(labels)),
+                           np.sin(2 * np.pi * k / len(labels))]) * 6
+        for _ in range(20):
+            x = centre + rng.normal(size=2)
+            rows.append(f"{x[0]:.6f},{x[1]:.6f},{lab}")
+    p = tmp_path / name
+    p.write_text("f1,f2,label\n" + "\n".join(rows) + "\n")
+    return p
+
+
+def test_labels_that_pandas_would_merge_stay_distinct(tmp_path, capsys):
+    labels = ["1", "01", "1.0", "None", "NA", "null"]
+    data = _labelled_csv(tmp_path, "d.csv", labels)
+    model = tmp_path / "m.skm"
+    rc, out, err = run(capsys, "fit", data, "--target", "label", "--model", model)
+    assert rc == 0, err
+    m = load_model(model)
+    assert sorted(m.classes_.tolist()) == sorted(labels)
+    assert "6 classes" in out
+
+    # predict writes the labels as they were written
+    rc, out, err = run(capsys, "predict", model, data)
+    assert rc == 0, err
+    pred = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)["prediction"]
+    truth = pd.read_csv(data, dtype=str, keep_default_na=False)["label"]
+    assert set(pred) <= set(labels)
+    assert (pred == truth).mean() > 0.9
+
+    # evaluate reads the file the same way: every label is known, support 20 each
+    rc, out, err = run(capsys, "evaluate", model, data, "--target", "label")
+    assert rc == 0, err
+    for lab in labels:
+        assert re.search(rf"^\s+{re.escape(lab)}\s+[\d.]+\s+[\d.]+\s+20$", out, flags=re.M), lab
+
+
+def test_zero_padded_labels_evaluate(tmp_path, capsys):
+    data = _labelled_csv(tmp_path, "d.csv", ["01", "02", "03"])
+    model = tmp_path / "m.skm"
+    assert run(capsys, "fit", data, "--target", "label", "--model", model)[0] == 0
+    assert load_model(model).classes_.tolist() == ["01", "02", "03"]
+    other = _labelled_csv(tmp_path, "e.csv", ["01", "02", "03"], seed=1)
+    rc, out, err = run(capsys, "evaluate", model, other, "--target", "label")
+    assert rc == 0, err
+    assert float(re.search(r"accuracy\s+([\d.]+)", out).group(1)) > 0.9
+
+
+def test_integer_labels_keep_type_and_numeric_order(tmp_path, capsys):
+    data = _labelled_csv(tmp_path, "d.csv", ["10", "9", "-2"])
+    model = tmp_path / "m.skm"
+    assert run(capsys, "fit", data, "--target", "label", "--model", model)[0] == 0
+    m = load_model(model)
+    assert m.classes_.dtype.kind == "i" and m.classes_.tolist() == [-2, 9, 10]
+    # an integer model does not take '09' for 9
+    bad = tmp_path / "bad.csv"
+    bad.write_text("f1,f2,label\n0,6,09\n0,6,9\n")
+    assert_error(capsys, ["evaluate", model, bad, "--target", "label"],
+                 r"label the model was not trained on: '09'")
+
+
+@pytest.mark.parametrize("labels", [[False, True], [0.0, 1.0]])
+def test_text_labels_against_bool_or_float_classes(tmp_path, capsys, labels):
+    # models whose classes are bool or float (fitted in Python, or written before
+    # CSV labels were read as text) still evaluate on a CSV of those labels
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.array(labels)[(X[:, 0] > 0).astype(int)]
+    model = softmaxkit.SoftmaxRegression().fit(pd.DataFrame(X, columns=["a", "b"]), y)
+    p = softmaxkit.io.save_model(model, tmp_path / "m.skm")
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y}).to_csv(data, index=False)
+    rc, out, err = run(capsys, "evaluate", p, data, "--target", "y")
+    assert rc == 0, err
+    acc = float(re.search(r"accuracy\s+([\d.]+)", out).group(1))
+    assert acc == pytest.approx(model.score(pd.DataFrame(X, columns=["a", "b"]), y), abs=5e-5)
+
+
+def test_empty_label_is_a_missing_label(tmp_path, capsys):
+    data = csv_file(tmp_path, "d.csv", "a,y\n1,u\n2,\n3,v\n")
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
+                 r"target column 'y', row 2 of .*missing label", tmp_path=tmp_path)

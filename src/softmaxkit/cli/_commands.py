@@ -115,9 +115,10 @@ def _label_indices(y, classes, what):
     elif classes.dtype.kind in "iu" and y.dtype.kind == "f":
         if np.all(y == np.round(y)):
             y = y.astype(np.int64)
-    elif classes.dtype.kind in "iuf" and y.dtype.kind in "US":
-        with contextlib.suppress(ValueError):
-            y = y.astype(classes.dtype)
+    elif y.dtype.kind in "US":
+        # text labels (a CSV with some non-integer label) against a model with
+        # numeric or bool classes: only exact spellings match, so '01' is not 1
+        y = np.array([_text_to_class(v, classes.dtype.kind) for v in y.tolist()], dtype=object)
     lookup = {c: i for i, c in enumerate(classes.tolist())}
     try:
         idx = np.array([lookup.get(v, -1) for v in y.tolist()], dtype=np.intp)
@@ -131,6 +132,25 @@ def _label_indices(y, classes, what):
             f"on: {shown} (model classes: {', '.join(map(str, classes.tolist()))})."
         )
     return idx
+
+
+def _text_to_class(text, kind):
+    """``text`` as a label of a model whose classes have dtype kind ``kind``,
+    when it is the exact spelling of one (else ``text`` itself: unseen)."""
+    if kind in "iu":
+        try:
+            v = int(text)
+        except ValueError:
+            return text
+        return v if str(v) == text else text
+    if kind == "f":  # models written before labels were read as text
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if kind == "b":
+        return {"True": True, "False": False}.get(text, text)
+    return text
 
 
 @contextlib.contextmanager
