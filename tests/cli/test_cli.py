@@ -611,3 +611,31 @@ def test_empty_label_is_a_missing_label(tmp_path, capsys):
     data = csv_file(tmp_path, "d.csv", "a,y\n1,u\n2,\n3,v\n")
     assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
                  r"target column 'y', row 2 of .*missing label", tmp_path=tmp_path)
+
+
+# -------------------------------------------------------- non-finite metrics
+def test_infinite_held_out_log_loss_still_writes_the_model(tmp_path, capsys):
+    from sklearn.model_selection import train_test_split
+
+    # separable training rows; one far-away row labelled against its side gets
+    # probability exactly 0 for its true class when it lands in the held-out split
+    n = 20
+    x = np.concatenate([np.linspace(1, 2, n), -np.linspace(1, 2, n), [1e6]])
+    y = np.array(["b"] * n + ["a"] * n + ["a"])
+    seed = next(s for s in range(1000) if len(x) - 1 in train_test_split(
+        np.arange(len(x)), test_size=0.25, stratify=y, random_state=s)[1])
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x": x, "y": y}).to_csv(data, index=False)
+    model = tmp_path / "m.skm"
+    rc, out, err = run(capsys, "fit", data, "--target", "y", "--model", model,
+                       "--penalty", "none", "--seed", seed)
+    assert rc == 0, err
+    assert re.search(r"^\s+log-loss\s+inf$", out, flags=re.M)
+    assert "stored as null" in out and f"model written to {model}" in out
+    m, meta = load_model(model, return_metadata=True)
+    held = meta["metadata"]["training"]["held_out"]
+    assert held["log_loss"] is None
+    assert 0 < held["accuracy"] < 1 and np.isfinite(held["ece"])
+    assert m.predict(pd.DataFrame({"x": [5.0, -5.0]})).tolist() == ["b", "a"]
+    rc, out, _ = run(capsys, "inspect", model)
+    assert rc == 0 and re.search(r"held-out .*log-loss n/a", out)

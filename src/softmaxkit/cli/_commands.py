@@ -216,7 +216,30 @@ def _warnings_to_stderr():
 
 
 def _fmt(v, nd=4):
-    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "n/a"
+    if isinstance(v, float) and np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:.{nd}f}"
+
+
+def _json_safe(obj):
+    """``obj`` with every non-finite float replaced by None (JSON has no inf/NaN)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _has_non_finite(obj):
+    if isinstance(obj, dict):
+        return any(_has_non_finite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_non_finite(v) for v in obj)
+    return isinstance(obj, (float, np.floating)) and not np.isfinite(obj)
 
 
 def _classes_text(classes, limit=12):
@@ -316,7 +339,7 @@ def cmd_fit(args):
 
         with _warnings_to_stderr(), _progress(None, True):
             model, meta, lines = fit_from_args(args, _build_estimator(args))
-        save_model(model, args.model, metadata=meta)
+        save_model(model, args.model, metadata=_json_safe(meta))
         _out(*lines, f"model written to {os.fspath(args.model)}")
         return 0  # --- end Dask engine ---
     if getattr(args, "scheduler", None) is not None:
@@ -386,7 +409,9 @@ def cmd_fit(args):
         "held_out": held_out,
     }
     meta = {"features": names, "feature_dtypes": table.feature_dtypes, "training": training}
-    save_model(model, args.model, temperature=temperature, metadata=meta)
+    # JSON has no inf: a non-finite metric (log-loss inf when a held-out row's
+    # true class gets probability 0) is stored as null, and the model is still written
+    save_model(model, args.model, temperature=temperature, metadata=_json_safe(meta))
 
     k = len(model.classes_)
     _out(
@@ -414,6 +439,9 @@ def cmd_fit(args):
                  f"({_fmt(held_out['log_loss'])} uncalibrated)",
                  f"  ECE           {_fmt(held_out['ece_calibrated'])} calibrated "
                  f"({_fmt(held_out['ece'])} uncalibrated; {N_BINS} bins)")
+        if _has_non_finite(held_out):
+            _out("  (a held-out row's true class got probability 0, so its log-loss is "
+                 "infinite; stored as null in the model file)")
     else:
         _out("held-out metrics: none (--test-size 0)")
     _out(f"model written to {os.fspath(args.model)}")
