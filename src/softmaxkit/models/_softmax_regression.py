@@ -62,7 +62,6 @@ _BLOCK_PRECOND_MAX_M = 2048
 _BLOCK_PRECOND_EXACT_MAX_M = 128
 _BLOCK_PRECOND_MAX_ENTRIES = 1 << 23  # K m^2: 64 MiB of blocks (and as much for the inverse)
 _BLOCK_PRECOND_MIN_ROWS = 20
-_BLOCK_ROW_FLOOR = 1e-3  # see _LinearSoftmaxTerm.class_blocks
 
 
 # a float64 Newton-CG fit large enough for float32 Hessian products computes its first
@@ -329,17 +328,7 @@ class _LinearSoftmaxTerm:
 
         def blocks(lo, hi):
             for k in range(lo, hi):
-                # rows whose weight for class k is below _BLOCK_ROW_FLOOR of the
-                # largest are left out: most rows are all but sure of most classes
-                # (digits: 29% of the (row, class) pairs kept at the first build, 10%
-                # at the second), and they change A_k by under 1% (digits: 0.9% in
-                # Frobenius norm at most), well within what a preconditioner needs
-                wk = w[:, k]
-                keep = np.flatnonzero(wk > _BLOCK_ROW_FLOOR * float(wk.max(initial=0.0)))
-                if keep.size < 0.75 * wk.size:
-                    R = Xs[keep] * root[keep, k:k + 1]
-                else:
-                    R = Xs * root[:, k:k + 1]
+                R = Xs * root[:, k:k + 1]
                 out[k] = R.T @ R
                 out[k] *= scale
 
