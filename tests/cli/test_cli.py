@@ -308,7 +308,7 @@ def test_predict_missing_columns(tmp_path, capsys, trained):
     model, _ = trained
     data = csv_file(tmp_path, "d.csv", "sepal_l,petal_w,other\n1,2,3\n")
     assert_error(capsys, ["predict", model, data, "-o", tmp_path / "p.csv"],
-                 r"missing the model's feature columns: sepal_w, petal_l", tmp_path=tmp_path)
+                 r"missing the model's feature columns: 'sepal_w', 'petal_l'", tmp_path=tmp_path)
 
 
 def test_predict_ignores_extra_columns_and_order(tmp_path, capsys, trained, iris_df):
@@ -437,9 +437,13 @@ def test_library_model_without_feature_names(tmp_path, capsys, iris_df):
     p = softmaxkit.io.save_model(model, tmp_path / "np.skm")
     data = tmp_path / "x.csv"
     pd.DataFrame(X[:5], columns=list("abcd")).to_csv(data, index=False)
-    rc, out, _ = run(capsys, "predict", p, data)
+    rc, out, err = run(capsys, "predict", p, data)
     assert rc == 0
     assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == model.predict(X[:5]).tolist()
+    # matched by position: said once, on stderr, naming the columns used
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ")
+    assert "by position ('a', 'b', 'c', 'd')" in lines[0] and "count (4)" in lines[0]
     rc, out, _ = run(capsys, "inspect", p)
     assert rc == 0 and "features      4 (unnamed)" in out
     pd.DataFrame(X[:5, :3]).to_csv(data, index=False)
@@ -639,3 +643,66 @@ def test_infinite_held_out_log_loss_still_writes_the_model(tmp_path, capsys):
     assert m.predict(pd.DataFrame({"x": [5.0, -5.0]})).tolist() == ["b", "a"]
     rc, out, _ = run(capsys, "inspect", model)
     assert rc == 0 and re.search(r"held-out .*log-loss n/a", out)
+
+
+# -------------------------------------------------------- bad input, clear errors
+def test_duplicate_header_names(tmp_path, capsys):
+    data = csv_file(tmp_path, "d.csv", "a,a,b,y\n1,2,3,u\n4,5,6,v\n")
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
+                 r"more than one column named 'a'", tmp_path=tmp_path)
+
+
+def test_datetime_feature_columns(tmp_path, capsys):
+    df = pd.DataFrame({"a": np.arange(8.0), "when": pd.date_range("2024-01-01", periods=8),
+                       "took": pd.to_timedelta(np.arange(8), unit="s"),
+                       "y": ["u", "v"] * 4})
+    data = tmp_path / "d.parquet"
+    df.to_parquet(data)
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
+                 r"feature columns 'when' \(datetime64.*, 'took' \(timedelta64.*dates or "
+                 r"durations", tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("cmd", ["fit", "demo"])
+def test_seed_range(tmp_path, capsys, iris_csv, cmd):
+    argv = ["fit", iris_csv, "--target", "species", "--model", tmp_path / "m.skm"] \
+        if cmd == "fit" else ["demo", "--out", tmp_path / "demo"]
+    for bad in ("99999999999", str(2**32), "-1"):
+        assert_error(capsys, [*argv, "--seed", bad], r"argument --seed: --seed must be",
+                     tmp_path=tmp_path, code=2)
+
+
+def test_largest_seed_works(tmp_path, capsys, iris_csv):
+    rc, out, err = run(capsys, "fit", iris_csv, "--target", "species", "--model",
+                       tmp_path / "m.skm", "--seed", 2**32 - 1)
+    assert rc == 0, err
+    assert load_model(tmp_path / "m.skm", return_metadata=True)[1]["metadata"]["training"][
+        "seed"] == 2**32 - 1
+
+
+def test_target_that_is_a_model_feature(tmp_path, capsys, trained):
+    model, csv = trained
+    line = assert_error(capsys, ["evaluate", model, csv, "--target", "sepal_l"],
+                        r"--target 'sepal_l' is one of the model's features")
+    assert "also listed" not in line
+
+
+def test_column_names_in_errors_show_spaces(tmp_path, capsys, trained):
+    model, _ = trained
+    data = csv_file(tmp_path, "d.csv", "sepal_l ,sepal_w,petal_l,petal_w\n1,2,3,4\n")
+    assert_error(capsys, ["predict", model, data], r"missing the model's feature column: "
+                 r"'sepal_l'\.$")
+    data = csv_file(tmp_path, "e.csv", "a, y\n1,u\n")
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
+                 r"columns are: 'a', ' y'")
+
+
+def test_empty_zip_model_file(tmp_path, capsys):
+    import zipfile
+
+    p = tmp_path / "e.skm"
+    with zipfile.ZipFile(p, "w"):
+        pass
+    assert_error(capsys, ["inspect", p], r"not a softmaxkit model file \(an empty zip")
+    p.write_bytes(b"")
+    assert_error(capsys, ["inspect", p], r"not a softmaxkit model file \(the file is empty")

@@ -282,15 +282,29 @@ def _read_for_model(model, meta, data, target=None):
                 f"the model expects {model.n_features_in_} feature columns; "
                 f"{os.fspath(data)!r} has {table.X.shape[1]}."
             )
+        shown = ", ".join(repr(c) for c in table.feature_names[:8])
+        more = ", ..." if len(table.feature_names) > 8 else ""
+        print(f"warning: the model has no feature names (it was fitted on an array), so the "
+              f"columns of {os.fspath(data)!r} are matched to its features by position "
+              f"({shown}{more}); only their count ({model.n_features_in_}) is checked.",
+              file=sys.stderr)
         return table
+    if target is not None and target in names:
+        raise CLIError(f"--target {target!r} is one of the model's features, not its label "
+                       f"column (the model's features: {_names_text(names)}).")
     df_cols = list(read_frame(data).columns)
     missing = [c for c in names if c not in df_cols]
     if missing:
         raise DataError(
             f"{os.fspath(data)!r} is missing the model's feature column"
-            f"{'s' if len(missing) > 1 else ''}: {', '.join(missing)}."
+            f"{'s' if len(missing) > 1 else ''}: {_names_text(missing)}."
         )
     return read_table(data, target=target, features=names)
+
+
+def _names_text(names, limit=12):
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 def _frame(X, names):

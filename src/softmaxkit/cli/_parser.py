@@ -43,17 +43,23 @@ def _float_type(name, *, low=None, high=None, low_open=False, high_open=False):
     return parse
 
 
-def _int_type(name, low):
+def _int_type(name, low, high=None):
     def parse(text):
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer; got {text!r}") from None
+        if high is not None and not low <= v <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be an integer in [{low}, {high}]; got {text!r}")
         if v < low:
             raise argparse.ArgumentTypeError(f"{name} must be >= {low}; got {text!r}")
         return v
 
     return parse
+
+
+SEED_MAX = 2**32 - 1  # what NumPy's RandomState (scikit-learn's splits) accepts
 
 
 def _columns(text):
@@ -93,8 +99,8 @@ def build_parser():
     )
     d.add_argument("--out", metavar="DIR", default="softmaxkit-demo",
                    help="directory for the PNG plots (default: ./softmaxkit-demo)")
-    d.add_argument("--seed", type=_int_type("--seed", 0), default=0,
-                   help="random seed of the train/test split (default: 0)")
+    d.add_argument("--seed", type=_int_type("--seed", 0, SEED_MAX), default=0,
+                   help="random seed of the train/test split, 0 to 2**32-1 (default: 0)")
     # private: fewer samples, for fast tests
     d.add_argument("--n-samples", type=_int_type("--n-samples", 50), default=None,
                    help=argparse.SUPPRESS)
@@ -132,8 +138,8 @@ def build_parser():
     f.add_argument("--calibrate", action="store_true",
                    help="fit a temperature (temperature scaling) on 20%% of the training split "
                    "and store it in the model")
-    f.add_argument("--seed", type=_int_type("--seed", 0), default=0,
-                   help="random seed of the splits (default: 0)")
+    f.add_argument("--seed", type=_int_type("--seed", 0, SEED_MAX), default=0,
+                   help="random seed of the splits, 0 to 2**32-1 (default: 0)")
     # --- Dask engine (issue #7; softmaxkit.distributed) ---
     f.add_argument("--engine", choices=["memory", "dask"], default="memory",
                    help="'dask': DATA may be a directory or glob of Parquet files, trained "
