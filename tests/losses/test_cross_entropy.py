@@ -313,13 +313,84 @@ def test_where_mask_equals_dropping_the_classes(backend):
     np.testing.assert_allclose(grad[0, [0, 2, 3]], sub[1][0], rtol=1e-13)
     np.testing.assert_array_equal(grad[0, [1, 4]], 0.0)
     np.testing.assert_allclose(loss[1], smk.cross_entropy(z[1:], [1], label_smoothing=0.2))
-    # a label (or probability mass) on a masked class is impossible: +inf
-    assert smk.cross_entropy(z, np.array([1, 1]), where=mask, reduction="none")[0] == np.inf
+    # probability targets with 0 mass on the masked classes
     p = np.full((2, 5), 0.2)
-    assert smk.cross_entropy(z, p, where=mask, reduction="none")[0] == np.inf
     p[0] = [0.5, 0.0, 0.25, 0.25, 0.0]
     np.testing.assert_allclose(smk.cross_entropy(z, p, where=mask, reduction="none")[0],
                                smk.cross_entropy(z[0, [0, 2, 3]], p[0, [0, 2, 3]]), rtol=1e-14)
+
+
+def test_where_mask_against_scipy():
+    """Masked classes drop out of the softmax: SciPy's log_softmax on the kept classes."""
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((4, 6)) * 3
+    mask = rng.random((4, 6)) < 0.7
+    mask[np.arange(4), [0, 1, 2, 3]] = True
+    y = np.array([0, 1, 2, 3])
+    loss, grad = smk.cross_entropy_and_grad(z, y, where=mask, reduction="sum")
+    expected = 0.0
+    for i in range(4):
+        keep = np.flatnonzero(mask[i])
+        lq = sps.log_softmax(z[i, keep])
+        expected -= lq[np.searchsorted(keep, y[i])]
+        g = np.exp(lq)
+        g[np.searchsorted(keep, y[i])] -= 1
+        np.testing.assert_allclose(grad[i, keep], g, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(grad[i, ~mask[i]], 0.0)
+    assert loss == pytest.approx(expected, rel=1e-13)
+
+
+_MASKED_LABEL = r"holds the label 2 at position \(0,\), a class that where masks out"
+_MASKED_PROB = r"puts probability 0\.5 at position \(0, 2\) on a class that where masks out"
+
+
+@pytest.mark.parametrize("func", [smk.cross_entropy, smk.cross_entropy_and_grad])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("extra", [{}, {"label_smoothing": 0.1}, {"weight": [1.0, 1.0, 0.0]},
+                                   {"temperature": 2.0}])
+def test_target_on_masked_class_raises(backend, func, reduction, extra):
+    """A masked class does not exist for its sample: a label or probability mass on it
+    is invalid data (ValueError), the same for labels and soft targets, every reduction,
+    the loss and its gradient -- never +inf with a -1 gradient at the masked entry."""
+    z = [[2.0, 0.5, -1.0]]
+    mask = [[True, True, False]]
+    with pytest.raises(ValueError, match=_MASKED_LABEL):
+        func(z, [2], where=mask, reduction=reduction, **extra)
+    with pytest.raises(ValueError, match=_MASKED_PROB):
+        func(z, [[0.5, 0.0, 0.5]], where=mask, reduction=reduction, **extra)
+    # the same target on an unmasked class is fine: finite loss, 0 gradient at the mask
+    for t in ([1], [[0.5, 0.5, 0.0]]):
+        out = func(z, t, where=mask, reduction=reduction, **extra)
+        loss, grad = out if isinstance(out, tuple) else (out, None)
+        assert np.all(np.isfinite(loss))
+        if grad is not None:
+            assert grad[0, 2] == 0.0 and np.all(np.isfinite(grad))
+
+
+def test_target_on_masked_class_position_and_exemptions():
+    z = np.zeros((2, 3, 4))                       # classes on axis 1
+    mask = np.ones((2, 3, 4), bool)
+    mask[1, 2, 3] = False
+    y = np.zeros((2, 4), int)
+    y[1, 3] = 2
+    with pytest.raises(ValueError, match=r"label 2 at position \(1, 3\)"):
+        smk.cross_entropy(z, y, axis=1, where=mask)
+    p = np.full((2, 3, 4), 1 / 3)
+    with pytest.raises(ValueError, match=r"probability 0\.333\d* at position \(1, 2, 3\)"):
+        smk.cross_entropy_and_grad(z, p, axis=1, where=mask)
+    # an ignored label is never checked
+    y[1, 3] = -100
+    smk.cross_entropy(z, y, axis=1, where=mask, ignore_index=-100)
+    # a sample with every class masked (padding) is left out whatever its target
+    mask[1, :, 3] = False
+    y[1, 3] = 2
+    loss, grad = smk.cross_entropy_and_grad(z, y, axis=1, where=mask, reduction="none")
+    assert loss[1, 3] == 0.0 and np.all(grad[1, :, 3] == 0.0)
+    loss, grad = smk.cross_entropy_and_grad(z, p, axis=1, where=mask, reduction="none")
+    assert loss[1, 3] == 0.0 and np.all(grad[1, :, 3] == 0.0)
+    # 1-D logits (a single sample, a scalar label)
+    with pytest.raises(ValueError, match=r"label 2 at position \(\)"):
+        smk.cross_entropy([1.0, 2.0, 3.0], 2, where=[True, True, False])
 
 
 def test_float16_computes_in_float32(backend):

@@ -96,6 +96,8 @@ def _ce_core(z, target, weight, ignore_index, label_smoothing, need_grad, mask):
     Masked classes do not exist for their sample: probability 0, no share of
     the label smoothing (which spreads over the sample's unmasked classes);
     a sample with every class masked is left out (loss 0, wsum 0, grad 0).
+    Targets on masked classes never reach the core: ``_validate`` refuses them
+    (``_check_target_unmasked``).
     """
     n, K = z.shape
     dt = z.dtype
@@ -308,10 +310,44 @@ def _validate(logits, target, axis, weight, ignore_index, label_smoothing, where
     mask = None
     if wb is not None:
         mask = np.ascontiguousarray(np.moveaxis(wb, ax, -1).reshape(-1, K))
+        _check_target_unmasked(t, y2, mask, ax, lab_shape, owner)
     z = _divide_by_temperature(z, mask, T) if T != 1.0 else np.ascontiguousarray(z)
     return dict(z=z, target=y2, weight=w, ignore_index=ign, eps=eps, mask=mask,
                 reduction=reduction, T=T, ax=ax, lab_shape=lab_shape,
                 moved_shape=moved_shape, out_dtype=out_dtype)
+
+
+def _check_target_unmasked(t, y2, mask, ax, lab_shape, owner):
+    """Refuse a target on a class that ``where`` masks out for its sample.
+
+    A masked class does not exist for that sample, so a label on it (or
+    probability mass on it) is as invalid as a label outside ``[0, K)``.
+    Samples with every class masked are left out (padding) and not checked;
+    ignored labels (``-1`` in ``y2``) are not checked either.
+    """
+    n = mask.shape[0]
+    live = mask.any(axis=1)
+    if y2.ndim == 1:
+        labelled = live & (y2 >= 0)
+        on_masked = labelled & ~mask[np.arange(n), np.where(labelled, y2, 0)]
+        if on_masked.any():
+            pos = tuple(int(i) for i in np.unravel_index(int(np.argmax(on_masked)), lab_shape))
+            raise ValueError(
+                f"target of {owner} holds the label {t[pos].item()!r} at position {pos}, a "
+                f"class that where masks out for that sample; a label must be one of its "
+                f"sample's unmasked classes (samples with every class masked are left out)."
+            )
+        return
+    on_masked = live[:, None] & ~mask & (y2 > 0)
+    if on_masked.any():
+        i, c = (int(v) for v in np.argwhere(on_masked)[0])
+        pos = np.unravel_index(i, lab_shape) if lab_shape else ()
+        pos = tuple(int(v) for v in pos[:ax]) + (c,) + tuple(int(v) for v in pos[ax:])
+        raise ValueError(
+            f"target of {owner} puts probability {t[pos].item()!r} at position {pos} on a "
+            f"class that where masks out for that sample; probabilities must be 0 on masked "
+            f"classes (samples with every class masked are left out)."
+        )
 
 
 def _divide_by_temperature(z, mask, T):
@@ -414,9 +450,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None,
     where : array_like of bool, broadcastable to logits' shape, optional
         Classes that exist for each sample (as in :func:`softmax`).  Masked
         classes get probability 0 and no share of the smoothing, which spreads
-        ``eps`` over the ``K_i`` unmasked classes of sample ``i``; a label on a
-        masked class gives ``+inf``; a sample with every class masked is left
-        out like an ignored one.
+        ``eps`` over the ``K_i`` unmasked classes of sample ``i``; a label or
+        probability mass on a masked class raises ValueError (see Notes); a
+        sample with every class masked is left out like an ignored one.
     reduction : {"mean", "sum", "none"}, default "mean"
         How per-sample losses are combined (see Notes).
     temperature : float in (0, inf), default 1.0
@@ -433,7 +469,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None,
         A label outside ``[0, K)`` other than ``ignore_index`` (the message
         names the first bad value and its position), probabilities that are
         negative, not finite or do not sum to 1 (the message names the row),
-        ``ignore_index`` with probability targets, a bad ``reduction``,
+        a label or positive probability on a class that ``where`` masks out
+        for a sample with at least one unmasked class (the message names the
+        first one), ``ignore_index`` with probability targets, a bad ``reduction``,
         ``label_smoothing``, ``weight``, ``temperature`` or ``axis``.
     TypeError
         Complex logits, a target that is neither integer nor float.
@@ -470,6 +508,17 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None,
     weight) is ``0.0`` with a zero gradient.  NaN logits give a NaN loss
     (ignored samples excepted, as in PyTorch).
 
+    **A target on a masked class is an error, not** ``+inf``: ``where=False``
+    says the class does not exist for that sample (DESIGN.md section 2: the
+    loss ignores it and the gradient is 0 there), so a label on it, or
+    probability mass > 0 on it, is invalid data like a label outside
+    ``[0, K)`` and raises ValueError naming the first such position, in
+    :func:`cross_entropy` and :func:`cross_entropy_and_grad` alike, for every
+    ``reduction``, class weight and ``label_smoothing``.  This differs from a
+    ``-inf`` logit on the target class, a valid model output whose exact loss
+    is ``+inf``.  A sample with every class masked (padding) is left out
+    whatever its target, and an ignored label is never checked.
+
     Where PyTorch differs: it returns NaN for a mean over zero samples,
     NaN for ``0 * log 0`` (a zero target or weight on a ``-inf`` logit), a
     NaN gradient on an ignored sample whose logits hold NaN, and accepts
@@ -496,6 +545,13 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None,
     0.0
     >>> float(smk.cross_entropy([[0.0, -np.inf]], [0], label_smoothing=0.1))
     inf
+    >>> mask = [[True, True, False]]                  # class 2 does not exist here
+    >>> round(float(smk.cross_entropy(logits[:1], [1], where=mask)), 6)
+    1.701413
+    >>> smk.cross_entropy(logits[:1], [2], where=mask)   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: target of cross_entropy holds the label 2 at position (0,), a class that where ...
     """
     out, _ = _cross_entropy((logits, target, axis, weight, ignore_index, label_smoothing,
                              where, reduction, temperature, "cross_entropy"), need_grad=False)
@@ -535,8 +591,10 @@ def cross_entropy_and_grad(logits, target, *, axis=-1, weight=None, ignore_index
     grad : ndarray, same shape as ``logits``
         The gradient of ``loss`` w.r.t. ``logits`` (for ``"none"``: of
         ``loss.sum()``, i.e. each sample's slice is the gradient of its own
-        loss).  Zero for ignored or fully masked samples, finite at ``-inf``
-        logits, NaN for samples with NaN logits.
+        loss).  Zero for ignored or fully masked samples and at every masked
+        entry, finite at ``-inf`` logits, NaN for samples with NaN logits.
+        A target on a masked class raises ValueError, as in
+        :func:`cross_entropy`.
 
     Notes
     -----
