@@ -416,6 +416,21 @@ def test_digits_at_large_C_converges_below_scikit_learns_objective():
         ref.coef_, ref.intercept_, X, y, C=1e4)
 
 
+def test_newton_cholesky_line_search_takes_decreases_below_the_armijo_rounding():
+    """Near the optimum of a tiny problem the full Newton step lowers f by 1.9e-13
+    while 1e-4 of the slope is below f's rounding: the step must be taken, not
+    reported as a failed line search (it once stopped 1.6e-6 from the optimum with
+    a ConvergenceWarning)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
+    ref = SoftmaxRegression(solver="newton-cg", tol=1e-12).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = SoftmaxRegression(solver="newton-cholesky", tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-9)
+
+
 def test_anes96_unpenalised_equals_statsmodels_mnlogit():
     sm = pytest.importorskip("statsmodels.api")
     data = sm.datasets.anes96.load_pandas().data

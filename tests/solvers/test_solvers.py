@@ -225,6 +225,13 @@ def test_backtracking_fails_when_the_asked_decrease_is_below_rounding():
     assert t is None and g is None and f == 1.0
     assert n == len(calls) < 60
     assert all(c[0] < 0 for c in calls)  # it did try the steps it could judge
+    # a decrease that is real but smaller than 1e-4 of the slope's rounding is taken
+    # (slope -3.7e-13 at f = 0.7: 1e-4 t slope does not change f, the step does)
+    s2 = 3.7e-13
+    t, x, f, g, n = _backtrack(lambda x: (0.7 + 0.5 * float(x[0] ** 2), x.copy()),
+                               np.array([np.sqrt(s2)]), -np.array([np.sqrt(s2)]),
+                               0.7 + 0.5 * s2, -s2)
+    assert t == 1.0 and n == 1 and f == 0.7
     # a genuine decrease is still accepted at the full step
     t, *_ = _backtrack(lambda x: (float(x[0] ** 2), 2 * x), np.ones(1), -np.ones(1),
                        1.0, -2.0)

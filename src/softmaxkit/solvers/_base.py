@@ -184,21 +184,24 @@ def _backtrack(fun_grad, x, d, f, slope, h=None):
     beyond rounding is accepted.
 
     Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
-    halvings found no acceptable step, or when the decrease asked of a step fell
-    below the rounding of ``f`` (otherwise ``f_new == f`` would pass the test: a
-    float32 fit whose gradient noise exceeds the tolerance took 1000 steps of
-    1e-12 that way).
+    halvings found no acceptable step, or once the decrease asked of a step falls
+    below the rounding of ``f`` and the step did not lower ``f`` (``f_new == f``
+    would otherwise pass the test: a float32 fit whose gradient noise exceeds the
+    tolerance took 1000 steps of 1e-12 that way).
     """
     t = 1.0
     small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
     for n_fev in range(1, 61):
-        if not small and f + 1e-4 * t * slope >= f:
-            return None, x, f, None, n_fev - 1
         x_new = x + t * d
         f_new, g_new = fun_grad(x_new)
         f_new = float(f_new) + (h(x_new) if h is not None else 0.0)
-        if np.isfinite(f_new) and (f_new <= f + 1e-4 * t * slope
+        target = f + 1e-4 * t * slope
+        if np.isfinite(f_new) and ((f_new <= target and (f_new < f or target < f))
                                    or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1))):
             return t, x_new, f_new, g_new, n_fev
+        if not small and target >= f:
+            # the decrease asked of shorter steps is below f's rounding: none can
+            # show one
+            return None, x, f, None, n_fev
         t *= 0.5
     return None, x, f, None, n_fev
