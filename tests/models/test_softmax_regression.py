@@ -431,6 +431,49 @@ def test_newton_cholesky_line_search_takes_decreases_below_the_armijo_rounding()
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-9)
 
 
+def test_partial_fit_class_absent_from_the_first_batch():
+    """The first batch lacks class 2 (declared in ``classes``): its intercept must
+    not start near probability 0 (log(1e-8) once took 10 epochs of Adam to reach a
+    log-loss 0.16 above ``fit``'s)."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 3))
+    y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(3000, 3))).argmax(1)
+    first = np.flatnonzero(y < 2)[:100]
+    rest = np.setdiff1d(np.arange(len(y)), first)
+    m = SoftmaxRegression(random_state=0).partial_fit(X[first], y[first], classes=[0, 1, 2])
+    assert m.predict_proba(X)[:, 2].min() > 0.01
+    m.partial_fit(X[rest], y[rest])
+    m.partial_fit(X[first], y[first])
+    best = log_loss(y, SoftmaxRegression().fit(X, y).predict_proba(X))
+    assert log_loss(y, m.predict_proba(X)) < best + 0.02
+
+
+def test_partial_fit_balanced_class_weight_needs_every_class_in_a_batch():
+    X, y = _synthetic(n=60, d=3, K=3, seed=4)
+    m = SoftmaxRegression(class_weight="balanced")
+    with pytest.raises(ValueError, match="this batch has no samples of class 2; pass "
+                                         "class_weight as a dict"):
+        m.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    m.partial_fit(X, y, classes=[0, 1, 2])  # every class present: fine
+    assert m.n_iter_ == 1
+
+
+def test_dask_fit_of_a_tiny_problem_is_solved_as_tightly_as_in_memory():
+    """Tiny problems are solved to tol / 1000; the Dask term has no X but knows its
+    rows, so its fit must equal the in-memory one (it was 2.3e-6 away)."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
+    sw = rng.uniform(0.5, 2, 300)
+    a = SoftmaxRegression().fit(X, y, sw)
+    b = SoftmaxRegression().fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100),
+                                sample_weight=da.from_array(sw, chunks=100))
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-10)
+
+
 def test_anes96_unpenalised_equals_statsmodels_mnlogit():
     sm = pytest.importorskip("statsmodels.api")
     data = sm.datasets.anes96.load_pandas().data

@@ -894,6 +894,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         cw = self.class_weight
         if cw is not None:
             if Y.ndim == 1:
+                if isinstance(cw, str):
+                    absent = np.flatnonzero(np.bincount(Y, minlength=classes.size) == 0)
+                    if absent.size:  # partial_fit: a batch without some of the classes
+                        raise ValueError(
+                            "class_weight='balanced' weighs each partial_fit batch by its "
+                            "own class counts, and this batch has no samples of class "
+                            f"{_plain(classes[absent[0]])!r}; pass class_weight as a dict "
+                            "(e.g. compute_class_weight('balanced', ...) on the whole "
+                            "training set) or a Dask collection, whose classes are counted "
+                            "first.")
                 w = compute_class_weight(cw, classes=classes, y=classes[Y])
             elif isinstance(cw, str):
                 tot = Y.astype(np.float64).sum(axis=0)
@@ -954,7 +964,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             Wb -= Wb[0]
         return Wb
 
-    def _initial_coef(self, term, obj):
+    def _initial_coef(self, term, obj, uniform_share=0.0):
         K, m = term.n_classes, obj.m
         if (self.warm_start and hasattr(self, "coef_")
                 and self.coef_.shape == (K, term.n_features)):
@@ -973,6 +983,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 _, g = term.loss_gradient(np.zeros(K * m))
                 tot = term.weight_sum / K - np.asarray(g, dtype=np.float64).reshape(K, m)[:, -1]
             freq = np.maximum(tot, 0) / max(tot.sum(), 1e-300)
+            freq = (1.0 - uniform_share) * freq + uniform_share / K
             b = np.log(np.maximum(freq, 1e-8))
             Wb[:, -1] = b - b.mean()
             if obj.reference:
@@ -1045,7 +1056,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         attributes.  Works on any data term (contract 4)."""
         obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
         X = getattr(term, "X", None)
-        n = X.shape[0] if X is not None else None
+        # the Dask term has no X but knows its rows: solved as tightly as in memory
+        n = X.shape[0] if X is not None else getattr(term, "n_samples", None)
         tol = float(self.tol)
         if n is not None and n * obj.n_params <= _TINY_WORK:
             tol *= 1e-3
@@ -1129,9 +1141,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         objective of :meth:`fit` on ``X``, scaled by ``1 / (C * sum(s))``), so calling
         ``partial_fit`` repeatedly on the same data approaches ``fit``.  Minibatches of
         64 rows are shuffled with ``random_state``; Adam's step decays as
-        ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.  A Dask
-        collection is passed over one partition at a time
-        (:func:`softmaxkit.distributed.partial_fit_dask`).
+        ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.  The first
+        call starts the intercepts at the log of its batch's class frequencies mixed
+        half and half with uniform ones (a class absent from the first batch does not
+        start near probability 0).  ``class_weight="balanced"`` weighs each batch by
+        its own class counts, so every batch must hold every class (pass a dict
+        otherwise); a Dask collection is passed over one partition at a time
+        (:func:`softmaxkit.distributed.partial_fit_dask`) with the class counts of the
+        whole collection.
         """
         if hasattr(X, "__dask_graph__"):  # Dask collection: one partition at a time (#7)
             from ..distributed import partial_fit_dask
@@ -1173,7 +1190,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if fitted:  # continue from the current fit
             x = obj.reduce(self._fitted_rows(term, obj).ravel())
         else:
-            x = self._initial_coef(term, obj)
+            # the first batch's class frequencies, mixed half and half with uniform
+            # ones: a class absent from it must not start at probability ~0, which
+            # Adam's small steps take hundreds of updates to undo
+            x = self._initial_coef(term, obj, uniform_share=0.5)
         self._partial = {"opt": Adam(learning_rate=self._partial_lr,
                                      decay=self._partial_decay), "x": x,
                          "rng": check_random_state(self.random_state), "passes": 0}
