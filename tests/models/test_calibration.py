@@ -79,13 +79,16 @@ def test_property_no_better_temperature_nearby(seed, n, K, scale):
             assert f <= _nll(Tr, z, y) + 1e-12 * max(1.0, abs(f))
 
 
-def test_matches_sklearn_calibrated_classifier_temperature():
+@pytest.mark.parametrize("K", [2, 4])
+def test_matches_sklearn_calibrated_classifier_temperature(K):
+    """Same probabilities; scikit-learn's beta_ is 1 / T for K >= 3 and 1 / (2 T)
+    for two classes (it scales the binary decision function as (-x/2, x/2))."""
     sk_cal = pytest.importorskip("sklearn.calibration")
     from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(2)
-    n, d, K = 1200, 5, 4
+    n, d = 1200, 5
     X = rng.normal(size=(n, d))
     W = rng.normal(scale=1.5, size=(d, K))
     y = _sample(rng, X @ W)
@@ -94,10 +97,10 @@ def test_matches_sklearn_calibrated_classifier_temperature():
     X_val, y_val, X_test = X[150:800], y[150:800], X[800:]
     sk = sk_cal.CalibratedClassifierCV(FrozenEstimator(lr), method="temperature")
     sk.fit(X_val, y_val)
-    beta = sk.calibrated_classifiers_[0].calibrators[0].beta_   # sklearn's beta_ = 1 / T
+    beta = sk.calibrated_classifiers_[0].calibrators[0].beta_
     ts = TemperatureScaler().fit_estimator(lr, X_val, y_val)
     assert ts.temperature_ > 1.0
-    assert ts.temperature_ == pytest.approx(1.0 / beta, rel=1e-6)
+    assert ts.temperature_ == pytest.approx((0.5 if K == 2 else 1.0) / beta, rel=1e-6)
     np.testing.assert_allclose(ts.predict_proba(X_test), sk.predict_proba(X_test), atol=1e-7)
 
 

@@ -159,7 +159,10 @@ class TemperatureScaler(BaseEstimator):
     machine precision in a handful of steps; no grid. Dividing every row by
     the same ``T`` never changes the arg-max, so accuracy is unchanged.
     scikit-learn's ``CalibratedClassifierCV(method="temperature")`` fits the
-    same model with ``beta_`` (its inverse temperature) equal to ``1 / T``.
+    same model, with ``beta_`` (its inverse temperature) equal to ``1 / T`` for
+    three or more classes and to ``1 / (2 T)`` for two (it scales the binary
+    decision function as the logits ``(-x/2, x/2)``); the calibrated
+    probabilities are the same.
 
     Binary logits may be given as 1-D log-odds ``x``; they are used as the two
     columns ``(0, x)``, which have the same softmax.
