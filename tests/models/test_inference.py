@@ -249,3 +249,156 @@ def test_sklearn_binary_logistic_regression_layout():
     res = sm.Logit(y, sm.add_constant(X)).fit(method="newton", disp=0)
     assert _rel(s.params[0], res.params) < 1e-5
     assert _rel(s.bse[0], res.bse) < 1e-5
+
+
+# ------------------------------------------------------------ separation
+from softmaxkit.models import _inference  # noqa: E402
+from softmaxkit.models._inference import PerfectSeparationWarning  # noqa: E402
+
+
+def _summarize_recording(model, X, y, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = summarize(model, X, y, **kw)
+    return s, [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+def _separation_warnings(caught):
+    return [str(w.message) for w in caught if w.category is PerfectSeparationWarning]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    from sklearn.datasets import load_iris
+
+    return load_iris(return_X_y=True)
+
+
+def test_quasi_separated_iris_warns(iris):
+    """Setosa is separated from the other two species (petal length < 2.5 exactly for
+    setosa), versicolor and virginica overlap: quasi-complete separation. The fit's
+    standard errors are ~1e4-1e5 and meaningless; statsmodels' MNLogit does not
+    converge on these data either."""
+    X, y = iris
+    assert np.array_equal(X[:, 2] < 2.5, y == 0)                # the separating rule
+    model = SoftmaxRegression(penalty=None).fit(X, y)
+    s, caught = _summarize_recording(model, X, y)
+    msgs = _separation_warnings(caught)
+    assert len(msgs) == 1 and len(caught) == 1                 # no "refit with smaller tol"
+    assert "(quasi-)completely separated (classes 0 and 1, 0 and 2)" in msgs[0]
+    assert "standard errors, z-values, p-values and confidence intervals are not meaningful" \
+        in msgs[0]
+    assert s.bse.max() > 1e3                                    # what the warning is about
+    res = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", disp=0, warn_convergence=False)
+    assert not res.mle_retvals["converged"]
+    # the answer is about the data, not the fit: a loose or unfinished fit warns too
+    for kw in [dict(tol=1e-3), dict(max_iter=5)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            m = SoftmaxRegression(penalty=None, **kw).fit(X, y)
+        _, caught = _summarize_recording(m, X, y)
+        assert len(_separation_warnings(caught)) == 1, kw
+        assert not any("not at the maximum-likelihood" in str(w.message) for w in caught)
+
+
+def test_complete_separation_warns_like_statsmodels():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 2))
+    X = X[np.abs(X[:, 0] + X[:, 1]) > 0.5]                      # a gap between the classes
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    with pytest.warns(sm.tools.sm_exceptions.PerfectSeparationWarning):
+        sm.Logit(y, sm.add_constant(X)).fit(method="newton", disp=0, maxiter=50,
+                                            warn_convergence=False)
+    model = SoftmaxRegression(penalty=None).fit(X, y)
+    with pytest.warns(PerfectSeparationWarning, match=r"separated \(classes 0 and 1\)"):
+        summarize(model, X, y)
+
+
+def test_quasi_separation_names_the_separated_pairs():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 2))
+    noisy = (X[:, 1] + rng.logistic(size=600) > 0).astype(int)
+    y = np.array(["a", "b", "c"])[np.where(X[:, 0] > 0.5, 2, noisy)]   # "c" iff x0 > 0.5
+    model = SoftmaxRegression(penalty=None).fit(X, y)
+    _, caught = _summarize_recording(model, X, y)
+    msgs = _separation_warnings(caught)
+    assert len(msgs) == 1
+    assert "(classes 'a' and 'c', 'b' and 'c')" in msgs[0]
+
+
+def test_zero_weights_can_make_the_data_separated():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 2))
+    y = (X[:, 0] > 0).astype(int)
+    flip = np.argsort(np.abs(X[:, 0]))[:10]                     # overlap near the boundary
+    y[flip] = 1 - y[flip]
+    model = SoftmaxRegression(penalty=None).fit(X, y)
+    s, caught = _summarize_recording(model, X, y)
+    assert caught == []
+    res = sm.Logit(y, sm.add_constant(X)).fit(method="newton", disp=0)
+    assert _rel(s.bse[0], res.bse) < 1e-4
+    w = np.ones(300)
+    w[flip] = 0.0                                               # without them: separated
+    model = SoftmaxRegression(penalty=None).fit(X, y, sample_weight=w)
+    _, caught = _summarize_recording(model, X, y, sample_weight=w)
+    assert len(_separation_warnings(caught)) == 1
+
+
+@pytest.fixture(scope="module")
+def strong():
+    """Not separated, but with a strong signal: many fitted probabilities are below
+    1e-8, so the exact (linear-programming) check runs and must say "not separated"."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 3))
+    y = (X @ [[8.0, -8.0, 0.0], [0.0, 8.0, -8.0], [4.0, 0.0, -4.0]]
+         + rng.gumbel(size=(3000, 3))).argmax(1)
+    model = SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y)
+    P = model.predict_proba(X)
+    assert np.min(P) < 1e-12                                     # the check's trigger
+    return X, y, model
+
+
+def test_strong_signal_without_separation_does_not_warn(strong):
+    X, y, model = strong
+    s, caught = _summarize_recording(model, X, y)
+    assert caught == []
+    res = sm.MNLogit(y, sm.add_constant(X)).fit(method="newton", disp=0)
+    assert res.mle_retvals["converged"]
+    assert _rel(s.params, res.params.T) < 1e-6
+    assert _rel(s.bse, res.bse.T) < 1e-5
+
+
+def test_readme_example_and_anes_do_not_warn(iris, anes):
+    X, y = iris
+    keep = y > 0
+    for Xs, ys in [(X[keep][:, 2:], y[keep]), (X[keep], y[keep]), anes[:2]]:
+        model = SoftmaxRegression(penalty=None).fit(Xs, ys)
+        _, caught = _summarize_recording(model, Xs, ys)
+        assert _separation_warnings(caught) == []
+
+
+def test_large_problems_fall_back_to_the_information_matrix(iris, strong, monkeypatch):
+    monkeypatch.setattr(_inference, "_SEP_LP_BUDGET", 0)        # never run the LP
+    X, y = iris
+    _, caught = _summarize_recording(SoftmaxRegression(penalty=None).fit(X, y), X, y)
+    msgs = _separation_warnings(caught)
+    assert len(msgs) == 1 and "look (quasi-)completely separated" in msgs[0]
+    assert "not meaningful" in msgs[0]
+    X, y, model = strong
+    _, caught = _summarize_recording(model, X, y)
+    assert caught == []
+
+
+def test_exactly_singular_information_still_raises():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    X = X[np.abs(X[:, 0]) > 0.5]
+    y = (X[:, 0] > 0).astype(int)
+    m = _Fitted()
+    m.classes_, m.n_features_in_ = np.array([0, 1]), 2
+    m.coef_ = np.array([[-2000.0, 0.0], [2000.0, 0.0]])        # probabilities exactly 0 / 1
+    m.intercept_ = np.zeros(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match="singular.*perfectly separated"):
+            summarize(m, X, y)
