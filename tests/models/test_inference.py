@@ -252,6 +252,7 @@ def test_sklearn_binary_logistic_regression_layout():
 
 
 # ------------------------------------------------------------ separation
+from softmaxkit import OneVsRestLogistic  # noqa: E402
 from softmaxkit.models import _inference  # noqa: E402
 from softmaxkit.models._inference import PerfectSeparationWarning  # noqa: E402
 
@@ -402,3 +403,17 @@ def test_exactly_singular_information_still_raises():
         warnings.simplefilter("ignore", UserWarning)
         with pytest.raises(ValueError, match="singular.*perfectly separated"):
             summarize(m, X, y)
+
+
+# ------------------------------------------------------------ models summarize refuses
+@pytest.mark.parametrize("penalty", ["l2", None])
+def test_one_vs_rest_logistic_is_refused_with_a_type_error(penalty):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    Y = (X + rng.logistic(size=(200, 2)) > 0).astype(int)
+    clf = OneVsRestLogistic(penalty=penalty).fit(X, Y)
+    with pytest.raises(TypeError, match=r"summarize supports SoftmaxRegression.*got a "
+                                        r"OneVsRestLogistic, a multi-label model"):
+        summarize(clf, X, Y)
+    with pytest.raises(TypeError, match="summarize supports SoftmaxRegression"):
+        summarize(OneVsRestLogistic(), X, Y)                    # fitted or not

@@ -196,6 +196,27 @@ def _separation(Xd, idx, logP, w, ref):
     return undecided
 
 
+def _check_model_type(model):
+    """summarize covers one multinomial logit; refuse per-label (multi-label) models."""
+    from ._ovr import OneVsRestLogistic
+
+    multi_label = False
+    tags = getattr(model, "__sklearn_tags__", None)
+    if callable(tags):
+        try:
+            multi_label = bool(tags().classifier_tags.multi_label)
+        except AttributeError:
+            multi_label = False
+    if isinstance(model, OneVsRestLogistic) or multi_label:
+        raise TypeError(
+            f"summarize supports SoftmaxRegression (one multinomial logit, fitted with "
+            f"penalty=None); got a {type(model).__name__}, a multi-label model of independent "
+            "per-label logistic regressions, whose coefficients are not the parameters of one "
+            "multinomial likelihood. For inference on label l, fit "
+            "SoftmaxRegression(penalty=None) on X and Y[:, l] and summarize that."
+        )
+
+
 def _is_penalised(model):
     penalty = getattr(model, "penalty", None)
     if penalty is None or (isinstance(penalty, str) and penalty.lower() == "none"):
@@ -444,6 +465,11 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
 
     Raises
     ------
+    TypeError
+        For a model that is not one multinomial logit, such as
+        :class:`OneVsRestLogistic` (independent binary logits per label):
+        summarize supports :class:`SoftmaxRegression` fits (and other
+        classifiers with the fitted attributes of a multinomial logit).
     ValueError
         For a penalised model (the standard errors of a penalised estimate do
         not describe its sampling distribution: the estimate is biased toward
@@ -511,6 +537,7 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     >>> bool(s.pvalues[0, 1] < 1e-6), bool(s.pvalues[0, 2] > 0.01)
     (True, True)
     """
+    _check_model_type(model)
     check_is_fitted(model, ["coef_", "intercept_", "classes_"])
     if _is_penalised(model):
         raise ValueError(
