@@ -546,6 +546,31 @@ def test_parameter_errors_use_the_standard_message():
         smk.cross_entropy(z, y, where=np.ones((3, 3), bool))
 
 
+def test_numpy_scalar_parameters_print_as_plain_numbers():
+    """NumPy 2 reprs scalars as np.float64(2.0); messages must show 2.0."""
+    z, y = np.zeros((2, 3)), np.array([0, 1])
+    cases = [
+        (ValueError, r"'temperature' parameter.*got -2\.0\.$",
+         lambda: smk.cross_entropy(z, y, temperature=np.float64(-2.0))),
+        (ValueError, r"'temperature' parameter of cross_entropy_hvp.*got -2\.0\.$",
+         lambda: smk.cross_entropy_hvp(z, z, temperature=np.float64(-2.0))),
+        (ValueError, r"'label_smoothing' parameter.*got 2\.0\.$",
+         lambda: smk.cross_entropy(z, y, label_smoothing=np.float64(2.0))),
+        (TypeError, r"'ignore_index' parameter.*got 2\.0\.$",
+         lambda: smk.cross_entropy(z, y, ignore_index=np.float64(2.0))),
+        (ValueError, r"'reduction' parameter.*got 'avg'\.$",
+         lambda: smk.cross_entropy(z, y, reduction=np.str_("avg"))),
+        (TypeError, r"axis of cross_entropy must be an int \(the class axis\); got 1\.0\.$",
+         lambda: smk.cross_entropy(z, y, axis=np.float64(1.0))),
+        (ValueError, r"'n_classes' parameter of one_hot.*got -1\.$",
+         lambda: smk.one_hot([0], np.int64(-1))),
+    ]
+    for exc, match, call in cases:
+        with pytest.raises(exc, match=match) as e:
+            call()
+        assert "np." not in str(e.value), str(e.value)
+
+
 def test_hvp_and_one_hot_errors():
     z = np.zeros((2, 3))
     with pytest.raises(ValueError, match=r"v of cross_entropy_hvp must have logits' shape"):

@@ -417,3 +417,26 @@ def test_one_vs_rest_logistic_is_refused_with_a_type_error(penalty):
         summarize(clf, X, Y)
     with pytest.raises(TypeError, match="summarize supports SoftmaxRegression"):
         summarize(OneVsRestLogistic(), X, Y)                    # fitted or not
+
+
+def test_numpy_scalars_print_as_plain_numbers(anes):
+    X, y, res = anes
+    m = _from_statsmodels(res, np.unique(y), X)
+    cases = [
+        (r"'alpha' parameter of summarize must be a float in \(0, 1\); got 1\.5\.$",
+         lambda: summarize(m, X, y, alpha=np.float64(1.5))),
+        (r"^reference_class 9 of summarize is not one of",
+         lambda: summarize(m, X, y, reference_class=np.int64(9))),
+        (r"penalty='l2', C=0\.5\. The standard errors",
+         lambda: summarize(m.set_params(penalty=np.str_("l2"), C=np.float64(0.5)), X, y)),
+    ]
+    for match, call in cases:
+        with pytest.raises(ValueError, match=match) as e:
+            call()
+        assert "np." not in str(e.value), str(e.value)
+    m.set_params(penalty=None, C=1.0)
+    cw = _from_statsmodels(res, np.unique(y), X)
+    cw.class_weight = {np.float64(1.0): np.float64(2.0)}
+    with pytest.raises(ValueError, match=r"class_weight=\{1\.0: 2\.0\}\.") as e:
+        summarize(cw, X, y)
+    assert "np." not in str(e.value)

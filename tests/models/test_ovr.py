@@ -161,6 +161,38 @@ def test_bad_params_and_state(data):
         clf.predict(X[:, :5])
 
 
+def test_numpy_scalar_parameters_print_as_plain_numbers(data):
+    """NumPy 2 reprs scalars as np.float64(-1.0); messages must show -1.0."""
+    import pandas as pd
+
+    X, Y = data
+    cases = [
+        (ValueError, r"'C' parameter.*got -1\.0\.$", dict(C=np.float64(-1.0))),
+        (ValueError, r"'penalty' parameter.*got 'l3'\.$", dict(penalty=np.str_("l3"))),
+        (ValueError, r"'l1_ratio' parameter.*got 1\.5\.$",
+         dict(penalty="elasticnet", l1_ratio=np.float64(1.5))),
+        (TypeError, r"'fit_intercept' parameter.*a bool; got 1\.$",
+         dict(fit_intercept=np.int64(1))),
+        (ValueError, r"'prox-newton' for penalty='l1'; got 'lbfgs'\.$",
+         dict(penalty=np.str_("l1"), solver=np.str_("lbfgs"))),
+        (ValueError, r"'tol' parameter.*got -1\.0\.$", dict(tol=np.float64(-1.0))),
+        (ValueError, r"'max_iter' parameter.*got -1\.$", dict(max_iter=np.int64(-1))),
+    ]
+    for exc, match, params in cases:
+        with pytest.raises(exc, match=match) as e:
+            OneVsRestLogistic(**params).fit(X, Y)
+        assert "np." not in str(e.value), str(e.value)
+    clf = OneVsRestLogistic().fit(X, Y)
+    with pytest.raises(ValueError, match=r"'threshold' parameter.*got 1\.5\.$") as e:
+        clf.predict(X, threshold=np.float64(1.5))
+    assert "np." not in str(e.value)
+    # integer DataFrame column names are NumPy integers
+    Yf = pd.DataFrame(np.column_stack([Y[:, :3], np.zeros(len(Y))]), columns=[10, 11, 12, 13])
+    with pytest.raises(ValueError, match=r"Label column 3 \(13\) of y holds only 0s") as e:
+        OneVsRestLogistic().fit(X, Yf)
+    assert "np." not in str(e.value)
+
+
 _SINGLE_OUTPUT = ("assumes a single-output classifier: it fits on a 1-D or multiclass y "
                   "(values other than 0/1) or expects predict to return shape (n_samples,); "
                   "OneVsRestLogistic requires an (n, L) 0/1 indicator matrix")

@@ -513,3 +513,27 @@ def test_wrong_where_shape_raises(name):
 def test_non_bool_where_raises(name):
     with pytest.raises(TypeError, match="boolean"):
         FUNCS[name](np.ones((2, 3)), where=np.ones((2, 3)))
+
+
+# ------------------------------------------------------- messages with NumPy scalars
+@pytest.mark.parametrize("name", TEMP_FUNCS)
+def test_numpy_scalar_parameters_print_as_plain_numbers(name):
+    """NumPy 2 reprs scalars as np.float64(-1.0); messages must show -1.0."""
+    with pytest.raises(ValueError, match=r"got -1\.0\.$") as e:
+        FUNCS[name]([1.0, 2.0], temperature=np.float64(-1.0))
+    assert "np." not in str(e.value)
+    with pytest.raises(ValueError, match=r"got 0\.0\.$"):
+        FUNCS[name]([1.0, 2.0], temperature=np.float32(0.0))
+    with pytest.raises(TypeError, match=r"got \(1\.0,\)\.$") as e:
+        FUNCS[name](np.ones((2, 3)), axis=(np.float64(1.0),))
+    assert "np." not in str(e.value)
+
+
+def test_numpy_scalar_axis_of_derivatives_prints_plain():
+    x = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"single int; got 1\.0 \(reshape") as e:
+        smk.softmax_jacobian(x, axis=np.float64(1.0))
+    assert "np." not in str(e.value)
+    with pytest.raises(TypeError, match=r"got 1\.0\.$") as e:
+        smk.softmax_vjp(x, x, axis=np.float64(1.0))
+    assert "np." not in str(e.value)

@@ -27,7 +27,7 @@ from .._validation import (
     check_temperature,
     param_error,
 )
-from ..special._softmax import _softmax_impl
+from ..special._softmax import _plain, _softmax_impl
 
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp", "one_hot"]
 
@@ -172,7 +172,9 @@ def _ce_core(z, target, weight, ignore_index, label_smoothing, need_grad, mask):
 
 def _check_axis(axis, ndim, owner):
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis of {owner} must be an int (the class axis); got {axis!r}.")
+        raise TypeError(
+            f"axis of {owner} must be an int (the class axis); got {_plain(axis)!r}."
+        )
     return int(np.lib.array_utils.normalize_axis_index(int(axis), ndim))
 
 
@@ -182,7 +184,7 @@ def _check_logits(logits, axis, temperature, owner):
         raise ValueError(
             f"logits of {owner} must have at least one dimension (the class axis); got a scalar."
         )
-    T = check_temperature(temperature, owner)
+    T = check_temperature(_plain(temperature), owner)
     ax = _check_axis(axis, zw.ndim, owner)
     return zw, out_dtype, T, ax
 
@@ -264,10 +266,10 @@ def _validate(logits, target, axis, weight, ignore_index, label_smoothing, where
     K = zw.shape[ax]
     if K == 0:
         raise ValueError(f"logits of {owner} must have at least one class along axis {ax}.")
-    reduction = check_choice_param(reduction, "reduction", owner, _REDUCTIONS)
-    eps = check_scalar_param(label_smoothing, "label_smoothing", owner, kind=float,
+    reduction = check_choice_param(_plain(reduction), "reduction", owner, _REDUCTIONS)
+    eps = check_scalar_param(_plain(label_smoothing), "label_smoothing", owner, kind=float,
                              low=0.0, high=1.0)
-    ignore_index = check_scalar_param(ignore_index, "ignore_index", owner, kind=int,
+    ignore_index = check_scalar_param(_plain(ignore_index), "ignore_index", owner, kind=int,
                                       high_open=True, allow_none=True)
     w = _check_weight(weight, K, zw.dtype, owner)
     wb = broadcast_where(where, zw.shape, owner)
@@ -745,7 +747,8 @@ def one_hot(labels, n_classes, dtype=float):
            [0., 0., 1.],
            [0., 1., 0.]])
     """
-    K = check_scalar_param(n_classes, "n_classes", "one_hot", kind=int, low=0, high_open=True)
+    K = check_scalar_param(_plain(n_classes), "n_classes", "one_hot", kind=int, low=0,
+                           high_open=True)
     y = np.asarray(labels)
     if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and y.size == 0):
         raise TypeError(f"labels of one_hot must be integers; got dtype {y.dtype}.")

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import param_error
 from ..special import log_softmax, softmax
+from ..special._softmax import _plain
 
 __all__ = ["summarize", "Summary", "MarginalEffects", "PerfectSeparationWarning"]
 
@@ -280,7 +281,7 @@ class MarginalEffects:
 
 def _check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
-        raise param_error("alpha", "summarize", "a float in (0, 1)", alpha,
+        raise param_error("alpha", "summarize", "a float in (0, 1)", _plain(alpha),
                           exc=TypeError if not isinstance(alpha, numbers.Real) else ValueError)
     return float(alpha)
 
@@ -542,16 +543,17 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     if _is_penalised(model):
         raise ValueError(
             f"summarize needs an unpenalised fit; got a {type(model).__name__} with "
-            f"penalty={model.penalty!r}, C={getattr(model, 'C', None)!r}. The standard errors of "
-            "a penalised estimate are not its sampling distribution: the penalty biases the "
-            "coefficients toward 0 and shrinks the curvature-based standard errors, so z-values, "
-            "p-values and confidence intervals would be wrong. Refit with penalty=None."
+            f"penalty={_plain(model.penalty)!r}, C={_plain(getattr(model, 'C', None))!r}. The "
+            "standard errors of a penalised estimate are not its sampling distribution: the "
+            "penalty biases the coefficients toward 0 and shrinks the curvature-based standard "
+            "errors, so z-values, p-values and confidence intervals would be wrong. Refit with "
+            "penalty=None."
         )
     if getattr(model, "class_weight", None) is not None:
         raise ValueError(
             f"summarize needs a fit of the plain likelihood; got class_weight="
-            f"{model.class_weight!r}. Class weights reweight the likelihood, so its curvature no "
-            "longer gives the sampling distribution. Refit with class_weight=None."
+            f"{_plain(model.class_weight)!r}. Class weights reweight the likelihood, so its "
+            "curvature no longer gives the sampling distribution. Refit with class_weight=None."
         )
     alpha = _check_alpha(alpha)
     X = validate_data(model, X, reset=False, dtype=np.float64, ensure_all_finite=True)
@@ -574,7 +576,8 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
             if _comparable(reference_class, classes) else np.array([], dtype=int)
         if hits.size == 0:
             raise ValueError(
-                f"reference_class {reference_class!r} of summarize is not one of the model's "
+                f"reference_class {_plain(reference_class)!r} of summarize is not one of the "
+                "model's "
                 f"classes_ {classes.tolist()!r}."
             )
         ref = int(hits[0])
@@ -762,6 +765,4 @@ def _labels_to_index(classes, y, name):
     return idx
 
 
-def _py(v):
-    """A NumPy scalar as the plain Python value (for readable messages)."""
-    return v.item() if isinstance(v, np.generic) else v
+_py = _plain   # a NumPy scalar as the plain Python value (for readable messages)

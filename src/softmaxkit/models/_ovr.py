@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_choice_param, check_scalar_param, param_error
 from ..special import log_sigmoid, sigmoid
+from ..special._softmax import _plain
 from ._softmax_regression import _SOLVERS, SoftmaxRegression
 
 __all__ = ["OneVsRestLogistic"]
@@ -64,7 +65,7 @@ def _check_indicator(Y, n):
     for j in range(Y.shape[1]):
         if s[j] == 0 or s[j] == n:
             which = "0s" if s[j] == 0 else "1s"
-            label = names[j] if names is not None else j
+            label = _plain(names[j]) if names is not None else j
             raise ValueError(
                 f"Label column {j} ({label!r}) of y holds only {which} (one class); each label "
                 "needs both positive and negative samples to fit a logistic regression."
@@ -170,24 +171,27 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self):
-        C = check_scalar_param(self.C, "C", _OWNER, kind=float, low=0.0, low_open=True)
-        check_choice_param(self.penalty, "penalty", _OWNER, ("l2", "l1", "elasticnet", None))
+        # _plain: messages show 0.5, not NumPy 2's np.float64(0.5)
+        C = check_scalar_param(_plain(self.C), "C", _OWNER, kind=float, low=0.0, low_open=True)
+        check_choice_param(_plain(self.penalty), "penalty", _OWNER,
+                           ("l2", "l1", "elasticnet", None))
         if self.penalty == "elasticnet":
-            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1)
+            check_scalar_param(_plain(self.l1_ratio), "l1_ratio", _OWNER, kind=float, low=0,
+                               high=1)
         elif self.l1_ratio is not None:
-            check_scalar_param(self.l1_ratio, "l1_ratio", _OWNER, kind=float, low=0, high=1,
-                               allow_none=True)
+            check_scalar_param(_plain(self.l1_ratio), "l1_ratio", _OWNER, kind=float, low=0,
+                               high=1, allow_none=True)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
-            raise param_error("fit_intercept", _OWNER, "a bool", self.fit_intercept,
+            raise param_error("fit_intercept", _OWNER, "a bool", _plain(self.fit_intercept),
                               exc=TypeError)
-        check_choice_param(self.solver, "solver", _OWNER, _SOLVERS)
-        check_scalar_param(self.tol, "tol", _OWNER, kind=float, low=0.0)
-        check_scalar_param(self.max_iter, "max_iter", _OWNER, kind=int, low=0)
+        check_choice_param(_plain(self.solver), "solver", _OWNER, _SOLVERS)
+        check_scalar_param(_plain(self.tol), "tol", _OWNER, kind=float, low=0.0)
+        check_scalar_param(_plain(self.max_iter), "max_iter", _OWNER, kind=int, low=0)
         if (self.penalty in ("l1", "elasticnet") and not np.isinf(C)
                 and self.solver not in ("auto", "prox-newton")):
             raise param_error("solver", _OWNER,
-                              f"'auto' or 'prox-newton' for penalty={self.penalty!r}",
-                              self.solver)
+                              f"'auto' or 'prox-newton' for penalty={_plain(self.penalty)!r}",
+                              _plain(self.solver))
         return C
 
     def _binary_model(self, C):
@@ -296,6 +300,6 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_labels), dtype int
         """
-        t = check_scalar_param(threshold, "threshold", f"{_OWNER}.predict", kind=float,
+        t = check_scalar_param(_plain(threshold), "threshold", f"{_OWNER}.predict", kind=float,
                                low=0.0, high=1.0)
         return (self.predict_proba(X) > t).astype(int)

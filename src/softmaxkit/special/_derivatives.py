@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .._validation import as_float_array, broadcast_where, normalize_axes
-from ._softmax import _softmax_impl
+from ._softmax import _plain, _softmax_impl
 
 __all__ = ["softmax_jacobian", "softmax_vjp", "softmax_jvp", "log_softmax_vjp"]
 
@@ -37,7 +37,7 @@ def _prepare_pair(y, g, axis, where, owner, gname):
             f"{gname} of {owner} must have the same shape as y; "
             f"got {gname}.shape={gw.shape} and y.shape={yw.shape}."
         )
-    axes = normalize_axes(axis, yw.ndim, owner)
+    axes = normalize_axes(_plain(axis), yw.ndim, owner)
     wb = broadcast_where(where, yw.shape, owner)
     work = np.result_type(yw.dtype, gw.dtype)
     out_dtype = np.result_type(y_out, g_out)
@@ -95,7 +95,7 @@ def softmax_jacobian(x, axis=-1, *, where=None):
     """
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
         raise TypeError(
-            f"axis of softmax_jacobian must be a single int; got {axis!r} "
+            f"axis of softmax_jacobian must be a single int; got {_plain(axis)!r} "
             "(reshape to combine several axes)."
         )
     xw, out_dtype = as_float_array(x, "x")

@@ -20,6 +20,19 @@ from .._validation import (
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmin"]
 
 
+def _plain(value):
+    """``value`` with NumPy scalars as plain Python scalars, also inside a tuple,
+    list or dict, so that an error message shows ``0.5`` and not NumPy 2's repr
+    ``np.float64(0.5)``.  Anything else is returned unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if type(value) in (tuple, list):
+        return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
 def _prepare(x, axis, where, temperature, owner, negate=False):
     """Validate and convert; returns (x_work, out_dtype, axes, where_b, T).
 
@@ -39,8 +52,8 @@ def _prepare_shift(x, axis, where, temperature, owner, negate=False):
     over spurious infinities).
     """
     xw, out_dtype = as_float_array(x, "x")
-    T = check_temperature(temperature, owner)
-    axes = normalize_axes(axis, xw.ndim, owner)
+    T = check_temperature(_plain(temperature), owner)
+    axes = normalize_axes(_plain(axis), xw.ndim, owner)
     wb = broadcast_where(where, xw.shape, owner)
     if negate:
         xw = -xw
