@@ -27,6 +27,7 @@ _LAZY = {
     "TemperatureScaler": ".models",
     "summarize": ".models",
     "Summary": ".models",
+    "PerfectSeparationWarning": ".models",
     "distillation_targets": ".models",
 }
 # sub-packages reachable as attributes after ``import softmaxkit``

@@ -22,14 +22,29 @@ __all__ = [
 ]
 
 
+def plain(value):
+    """``value`` with NumPy scalars as plain Python scalars, also inside a tuple,
+    list or dict, so that an error message shows ``0.5`` and not NumPy 2's repr
+    ``np.float64(0.5)``.  Anything else is returned unchanged."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if type(value) in (tuple, list):
+        return type(value)(plain(v) for v in value)
+    if type(value) is dict:
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
 def param_error(param, owner, expected, got, exc=ValueError):
     """Build the one standard parameter error.
 
     ``param_error("C", "SoftmaxRegression", "a float in (0, inf]", -1)`` gives
     ``ValueError("The 'C' parameter of SoftmaxRegression must be a float in
-    (0, inf]; got -1.")``.
+    (0, inf]; got -1.")``; NumPy scalars show as plain numbers.
     """
-    return exc(f"The {param!r} parameter of {owner} must be {expected}; got {got!r}.")
+    return exc(f"The {param!r} parameter of {owner} must be {expected}; got {plain(got)!r}.")
 
 
 def as_float_array(x, name="x"):

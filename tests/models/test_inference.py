@@ -118,6 +118,29 @@ def test_reference_class_and_no_intercept(anes):
     assert s.df_model == 6 * 5
 
 
+@pytest.mark.parametrize("labels, good, bad", [
+    (None, [1, np.int64(1)], [1.7, True, "1", 1.0]),
+    (["maybe", "no", "yes"], ["no", np.str_("no")], ["maybe-not", "n", b"no"]),
+])
+def test_reference_class_is_matched_without_conversion(labels, good, bad):
+    """A reference class is a value of ``classes_`` of the same kind: it was cast to
+    classes_' dtype, so 1.7 or True picked class 1, "2" picked class 2 and
+    "maybe-not" (truncated to <U5) picked "maybe"."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
+    if labels is not None:
+        y = np.array(labels)[y]
+    m = SoftmaxRegression(penalty=None).fit(X, y)
+    for r in good:
+        s = summarize(m, X, y, reference_class=r)
+        assert s.reference_class == m.classes_[1]
+        assert m.classes_[1] not in list(s.classes)
+    for r in bad:
+        with pytest.raises(ValueError, match="is not one of the model's classes_"):
+            summarize(m, X, y, reference_class=r)
+
+
 def test_frequency_weights_equal_repeated_rows(anes):
     X, y, _ = anes
     Xs, ys = X.iloc[:300], y[:300]

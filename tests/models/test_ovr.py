@@ -129,6 +129,8 @@ def test_predict_threshold_and_log_proba(data):
     (lambda Y: np.column_stack([Y[:, :2], np.zeros(len(Y))]), r"Label column 2 .*only 0s"),
     (lambda Y: np.where(np.eye(len(Y), Y.shape[1]) > 0, np.nan, Y), "contains NaN"),
     (lambda Y: None, "requires y to be passed"),
+    (lambda Y: [tuple(np.flatnonzero(r)) for r in Y], "rows of different lengths .*"
+                                                      "MultiLabelBinarizer"),
 ])
 def test_bad_y(data, Y_bad, match):
     X, Y = data

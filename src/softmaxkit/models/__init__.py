@@ -2,7 +2,7 @@
 
 from ._calibration import TemperatureScaler
 from ._distillation import distillation_targets
-from ._inference import MarginalEffects, Summary, summarize
+from ._inference import MarginalEffects, PerfectSeparationWarning, Summary, summarize
 from ._ovr import OneVsRestLogistic
 from ._softmax_regression import SoftmaxRegression
 
@@ -13,5 +13,6 @@ __all__ = [
     "summarize",
     "Summary",
     "MarginalEffects",
+    "PerfectSeparationWarning",
     "distillation_targets",
 ]

@@ -15,8 +15,8 @@ from scipy import linalg, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import param_error
+from .._validation import plain as _plain
 from ..special import log_softmax, softmax
-from ..special._softmax import _plain
 
 __all__ = ["summarize", "Summary", "MarginalEffects", "PerfectSeparationWarning"]
 
@@ -30,6 +30,19 @@ class PerfectSeparationWarning(UserWarning):
     standard errors, z-values, p-values and confidence intervals are artefacts
     of where the solver stopped. statsmodels warns its own
     ``PerfectSeparationWarning`` in the same situation.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from softmaxkit import PerfectSeparationWarning, SoftmaxRegression, summarize
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]]); y = np.array([0, 0, 1, 1])
+    >>> m = SoftmaxRegression(penalty=None).fit(X, y)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = summarize(m, X, y)
+    >>> any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
+    True
     """
 
 
@@ -448,8 +461,9 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     y : array-like of shape (n_samples,)
         The training labels, values of ``model.classes_``.
     reference_class : object, default=None
-        The baseline class (a value of ``classes_``); ``None`` means
-        ``classes_[0]``.
+        The baseline class, a value of ``classes_`` of the same kind (no
+        conversion: ``1.7``, ``True`` or ``"2"`` is not class ``2``); ``None``
+        means ``classes_[0]``.
     alpha : float in (0, 1), default=0.05
         Significance level of the confidence intervals.
     sample_weight : array-like of shape (n_samples,), default=None
@@ -462,7 +476,11 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
         (K-1, 1 + n_features), ``conf_int()``, ``llf``, ``llnull``, ``llr``,
         ``llr_pvalue``, ``prsquared``, ``aic``, ``bic``, ``df_model``,
         ``df_resid``, ``nobs``, ``cov_params``, ``margeff()``, ``to_frame()``;
-        ``print(summary)`` shows the table.
+        ``print(summary)`` shows the table.  ``df_model`` is ``(K - 1)`` times the
+        number of features, not counting the intercept: without an intercept
+        (``fit_intercept=False``) statsmodels' ``MNLogit`` still subtracts one
+        feature for a constant, so its ``df_model`` and ``llr_pvalue`` differ there
+        (everything else agrees).
 
     Raises
     ------
@@ -572,8 +590,7 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     if reference_class is None:
         ref = 0
     else:
-        hits = np.flatnonzero(classes == np.asarray(reference_class, dtype=classes.dtype)) \
-            if _comparable(reference_class, classes) else np.array([], dtype=int)
+        hits = _same_label(classes, reference_class)
         if hits.size == 0:
             raise ValueError(
                 f"reference_class {_plain(reference_class)!r} of summarize is not one of the "
@@ -737,12 +754,30 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     return summary
 
 
-def _comparable(value, classes):
-    try:
-        np.asarray(value, dtype=classes.dtype)
-    except (TypeError, ValueError):
-        return False
-    return True
+def _same_label(classes, value):
+    """Indices of the classes equal to ``value`` as the same kind of label: no
+    conversion (``1.7`` or ``True`` is not class ``1``, ``'2'`` not class ``2``,
+    and ``'maybe-not'`` is not truncated to a class ``'maybe'``)."""
+    value = _plain(value)
+
+    def kind(v):
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, numbers.Integral):
+            return "int"
+        if isinstance(v, numbers.Real):
+            return "int" if float(v).is_integer() and not isinstance(v, float) else "float"
+        return type(v)
+
+    want = kind(value)
+    out = []
+    for i, c in enumerate(classes.tolist()):
+        try:
+            if kind(c) == want and bool(c == value):
+                out.append(i)
+        except (TypeError, ValueError):
+            continue
+    return np.array(out, dtype=int)
 
 
 def _labels_to_index(classes, y, name):

@@ -8,8 +8,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_choice_param, check_scalar_param, param_error
+from .._validation import plain as _plain
 from ..special import log_sigmoid, sigmoid
-from ..special._softmax import _plain
 from ._softmax_regression import _SOLVERS, SoftmaxRegression
 
 __all__ = ["OneVsRestLogistic"]
@@ -30,7 +30,13 @@ def _check_indicator(Y, n):
         names = np.asarray(cols)
     if sparse.issparse(Y):
         Y = Y.toarray()
-    Y = np.asarray(Y)
+    try:
+        Y = np.asarray(Y)
+    except ValueError:  # ragged rows: label sets such as [(0, 1), (1,)]
+        raise ValueError(
+            f"Unknown label type: y of {_OWNER} must be a 0/1 indicator matrix; got rows of "
+            "different lengths (label sets?). Encode label sets with "
+            "sklearn.preprocessing.MultiLabelBinarizer first.") from None
     if Y.dtype.kind not in "biuf":
         raise ValueError(
             f"Unknown label type: y of {_OWNER} must be a 0/1 indicator matrix; got dtype "

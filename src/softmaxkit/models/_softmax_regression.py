@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
 
 from .. import _pool
 from .._validation import check_choice_param, check_scalar_param, param_error
+from .._validation import plain as _plain
 from ..losses._linear import LinearSoftmaxLoss, _is_sparse, _row_blocks, _xt_dot
 from ..solvers import (
     Adam,
@@ -644,11 +645,6 @@ class _PenalizedObjective:
 
 
 # ------------------------------------------------------------------------------ estimator
-def _plain(value):
-    """A label or number as Python shows it (``0``, not NumPy 2's ``np.int64(0)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _first_missing_label(y):
     """Index of the first NaN/None/NA label of the 1-D ``y``, or None."""
     if y.dtype.kind == "f":

@@ -16,21 +16,9 @@ from .._validation import (
     check_temperature,
     normalize_axes,
 )
+from .._validation import plain as _plain
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmin"]
-
-
-def _plain(value):
-    """``value`` with NumPy scalars as plain Python scalars, also inside a tuple,
-    list or dict, so that an error message shows ``0.5`` and not NumPy 2's repr
-    ``np.float64(0.5)``.  Anything else is returned unchanged."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if type(value) in (tuple, list):
-        return type(value)(_plain(v) for v in value)
-    if type(value) is dict:
-        return {_plain(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 def _prepare(x, axis, where, temperature, owner, negate=False):
