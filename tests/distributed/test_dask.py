@@ -600,3 +600,15 @@ def test_cli_fit_engine_dask(client, tmp_path):
     assert main(["fit", str(data), "--target", "nope", "--engine", "dask",
                  "--model", str(tmp_path / "m3.skm")]) == 1
     assert not (tmp_path / "m3.skm").exists()
+
+
+def test_a_failing_partition_leaves_nothing_pinned(client):
+    """A partition that fails on a worker while the partitions are being persisted
+    (a feature that is not a number) raises its error and keeps nothing pinned."""
+    X, y, _ = _data(24)
+    frame = pd.DataFrame(X, columns=list("abcde"))
+    frame["a"] = np.where(np.arange(N) == 400, "not a number", "1.5")
+    Xd = dd.from_pandas(frame, npartitions=3)  # row 400 is in partition 2
+    with pytest.raises(ValueError, match="X partition 2 could not be converted to float64"):
+        DaskDataTerm(Xd, y, persist=True)
+    assert _our_keys(client) == []

@@ -204,7 +204,11 @@ class _ClientRunner:
 
     def materialize(self, delayed_parts):
         futures = self.client.compute(delayed_parts)
-        self._check(futures)  # wait, raising the first error, without moving data
+        try:
+            self._check(futures)  # wait, raising the first error, without moving data
+        except BaseException:
+            _release(futures)  # a task failed (bad data): keep nothing pinned
+            raise
         return futures
 
     def _kwargs(self, kwargs):
@@ -241,6 +245,9 @@ class _ClientRunner:
         futures, scattered = self._submit(func, lists, kwargs)
         try:
             self._check(futures)
+        except BaseException:
+            _release(futures)
+            raise
         finally:
             _release(scattered)
         return futures
