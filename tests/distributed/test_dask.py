@@ -612,3 +612,59 @@ def test_a_failing_partition_leaves_nothing_pinned(client):
     with pytest.raises(ValueError, match="X partition 2 could not be converted to float64"):
         DaskDataTerm(Xd, y, persist=True)
     assert _our_keys(client) == []
+
+
+# ---------------------------------------------------------- complex input
+def _brief_data():
+    """The reviewer's data: 300 rows, 3 features, 3 classes."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
+    return X, y
+
+
+def _never_computed(shape, dtype):
+    """A Dask array of ``dtype`` whose chunk raises if anything computes it."""
+    return da.from_delayed(dask.delayed(_boom)(), shape=shape, dtype=dtype)
+
+
+def _boom():
+    raise RuntimeError("computed")
+
+
+_PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def test_complex_data_are_refused_up_front(client):
+    """Complex X, y or sample_weight: ValueError "Complex data not supported" as in
+    memory (it used to fit on the real part with a ComplexWarning), raised from
+    the dtype before anything is computed, by fit, partial_fit and every lazy
+    prediction method."""
+    X, y = _brief_data()
+    with pytest.raises(ValueError, match="Complex data not supported"):  # the oracle
+        SoftmaxRegression().fit(X + 5j, y)
+    yd = da.from_array(y, chunks=100)
+    Xc = _never_computed(X.shape, np.complex128)
+    frame = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "b": X[:, 1] + 5j, "c": X[:, 2]}),
+                           npartitions=3)
+    for Xbad in (da.from_array(X + 5j, chunks=100), Xc, frame):
+        with pytest.raises(ValueError, match="Complex data not supported: X has dtype complex"):
+            SoftmaxRegression().fit(Xbad, yd)
+        with pytest.raises(ValueError, match="Complex data not supported: X has dtype complex"):
+            SoftmaxRegression().partial_fit(Xbad, yd, classes=[0, 1, 2])
+    Xd = da.from_array(X, chunks=100)
+    with pytest.raises(ValueError, match="Complex data not supported: y has dtype complex"):
+        SoftmaxRegression().fit(Xd, _never_computed(y.shape, np.complex128))
+    with pytest.raises(ValueError, match="Complex data not supported: sample_weight has dtype"):
+        SoftmaxRegression().fit(Xd, yd, sample_weight=_never_computed(y.shape, np.complex64))
+    with pytest.raises(ValueError, match="Complex data not supported: y has dtype complex"):
+        DaskDataTerm(Xd, y + 0j)  # an in-memory y beside a Dask X
+    model = SoftmaxRegression().fit(X, y)
+    for method in _PREDICT_METHODS:
+        with pytest.raises(ValueError, match="Complex data not supported: X has dtype complex"):
+            getattr(model, method)(Xc)  # at the call, not at compute
+    # a chunk that is complex although its array says float: refused on the worker
+    sneaky = Xd.map_blocks(lambda b: b + 5j, dtype=np.float64)
+    with pytest.raises(ValueError, match="Complex data not supported: X partition 0 has dtype"):
+        SoftmaxRegression().fit(sneaky, yd)
+    assert _our_keys(client) == []

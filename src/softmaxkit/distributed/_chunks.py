@@ -30,6 +30,23 @@ def _is_frame(x):
     return is_dask_collection(x) and hasattr(x, "npartitions") and hasattr(x, "map_partitions")
 
 
+def _dtypes(v):
+    """The dtypes of an array-like or Dask collection, known without computing."""
+    if hasattr(v, "dtypes") and not hasattr(v, "dtype"):  # a (Dask or pandas) DataFrame
+        return list(v.dtypes)
+    dtype = getattr(v, "dtype", None)
+    return [] if dtype is None else [dtype]
+
+
+def check_not_complex(v, name):
+    """Refuse complex ``v`` (X, y or sample_weight) as the in-memory estimator does
+    (ValueError "Complex data not supported"), from its dtype alone: a Dask
+    collection's dtype is known without computing it."""
+    for dtype in _dtypes(v):
+        if getattr(dtype, "kind", None) == "c":
+            raise ValueError(f"Complex data not supported: {name} has dtype {dtype}.")
+
+
 def _slice_numpy(v, lengths, name):
     v = np.asarray(v)
     n = int(sum(lengths))
@@ -234,6 +251,15 @@ def _part(part):
     return X, _aligned(Y), (None if w is None else _aligned(w))
 
 
+def _check_part_not_complex(v, name, index):
+    """Refuse a complex chunk (its dtype; complex numbers in an object chunk fail
+    the conversion to float instead)."""
+    for dtype in _dtypes(v):
+        if getattr(dtype, "kind", None) == "c":
+            raise ValueError(f"Complex data not supported: {name} partition {index} has "
+                             f"dtype {dtype}.")
+
+
 def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     """One partition as ``(X, y, w)`` NumPy arrays: X C-contiguous of ``dtype``,
     y the raw labels (1-D), w float ``dtype`` or None.  ``y_col``/``w_col``
@@ -244,18 +270,22 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         wb = xb[w_col]
     if x_cols is not None:
         xb = xb[x_cols]
+    # complex data are refused up front from the collections' dtypes; checked
+    # again here for chunks whose dtype differs from the one their collection
+    # declares (a map_blocks or from_delayed with the wrong meta)
+    _check_part_not_complex(xb, "X", index)
     if _is_sparse(xb):  # a sparse chunk (a Dask array of SciPy matrices) stays sparse
         X = _aligned_csr(xb.tocsr().astype(dtype, copy=False))
-    elif hasattr(xb, "to_numpy"):
+    else:
         try:
-            X = xb.to_numpy(dtype=dtype)
+            X = (xb.to_numpy(dtype=dtype) if hasattr(xb, "to_numpy")
+                 else _aligned(np.asarray(xb, dtype=dtype)))
         except (TypeError, ValueError) as exc:
             raise ValueError(
                 f"X partition {index} could not be converted to {np.dtype(dtype).name}: {exc}"
             ) from None
-    else:
-        X = _aligned(np.asarray(xb, dtype=dtype))
     y = _to_numpy_1d(yb)
+    _check_part_not_complex(y, "y", index)
     if _is_soft(y):
         if y.dtype.kind not in "biuf":
             raise ValueError("Soft targets must be a numeric (n_samples, n_classes) array "
@@ -273,7 +303,13 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         )
     w = None
     if wb is not None:
-        w = _aligned(np.asarray(_to_numpy_1d(wb), dtype=dtype))
+        w = _to_numpy_1d(wb)
+        _check_part_not_complex(w, "sample_weight", index)
+        try:
+            w = _aligned(np.asarray(w, dtype=dtype))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"sample_weight partition {index} could not be converted to "
+                             f"{np.dtype(dtype).name}: {exc}") from None
         if w.shape != (X.shape[0],):
             raise ValueError(
                 f"sample_weight partition {index} has shape {w.shape}; expected ({X.shape[0]},)."

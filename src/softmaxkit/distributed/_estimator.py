@@ -24,6 +24,7 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
         The estimator to fit (its parameters are used as they are).
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features; the chunks of a Dask array may be SciPy sparse matrices.
+        Complex data are refused (ValueError), as in memory.
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or class probabilities (soft targets, rows summing to 1,
         as :meth:`SoftmaxRegression.fit` takes them).
@@ -104,7 +105,7 @@ def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
     ----------
     model : SoftmaxRegression
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
-        Features (chunks may be SciPy sparse matrices).
+        Features (chunks may be SciPy sparse matrices; complex data refused).
     y : dask.array.Array, dask Series or DataFrame, or ndarray
         Labels of shape (n_samples,) or class probabilities (n_samples, n_classes).
     classes : array-like of shape (n_classes,), default=None

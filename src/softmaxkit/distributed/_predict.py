@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._chunks import _is_frame, apply_method
+from ._chunks import _is_frame, apply_method, check_not_complex
 
 __all__ = ["predict_lazy"]
 
@@ -29,9 +29,9 @@ def predict_lazy(model, X, method="predict"):
     Each row block (a partition of a Dask DataFrame, a row chunk of a Dask
     array) is handed to the in-memory method of the fitted model, so the
     result equals the in-memory prediction block by block.  Errors about the
-    model or the columns (not fitted, wrong feature count or names) are
-    raised now; errors about the values (NaN in a block) when the result is
-    computed.
+    model or the columns (not fitted, wrong feature count or names, complex
+    dtype) are raised now; errors about the values (NaN in a block) when the
+    result is computed.
 
     Parameters
     ----------
@@ -74,6 +74,7 @@ def predict_lazy(model, X, method="predict"):
         raise param_error("method", "predict_lazy", f"one of {list(_METHODS)}", method)
     import dask.array as da
 
+    check_not_complex(X, "X")  # from the dtype, nothing computed
     if _is_frame(X):
         if X.ndim != 2:
             raise TypeError("X must be 2-D: a Dask DataFrame or a 2-D Dask array.")

@@ -79,6 +79,8 @@ class DaskDataTerm:
     ----------
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features.  Row chunks define the partitions (column chunks are merged).
+        Complex X, y or sample_weight are refused (ValueError, as in memory)
+        from their dtypes, before anything is computed.
         The chunks may be SciPy sparse matrices (``da.from_array(X_csr,
         chunks=(rows, -1), asarray=False)``): they are computed on as CSR.
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
@@ -166,6 +168,8 @@ class DaskDataTerm:
     ):
         from ..losses import LinearSoftmaxLoss
 
+        for value, name in ((X, "X"), (y, "y"), (sample_weight, "sample_weight")):
+            _chunks.check_not_complex(value, name)  # from the dtype, nothing computed
         persist = _persist_option(persist)
         self.fit_intercept = bool(fit_intercept)
         self.dtype = _float_dtype(X, dtype)
