@@ -668,3 +668,96 @@ def test_complex_data_are_refused_up_front(client):
     with pytest.raises(ValueError, match="Complex data not supported: X partition 0 has dtype"):
         SoftmaxRegression().fit(sneaky, yd)
     assert _our_keys(client) == []
+
+
+# ---------------------------------------------- pairing X and y: by position
+def test_dask_frames_pair_x_and_y_by_position(client):
+    """A Dask y (and sample_weight) is paired with X's rows by position, as the
+    in-memory estimator pairs a pandas X and y (index ignored), whatever the
+    index and the partitions: same partition count with a shuffled index (it
+    used to be aligned on the index, coef off by up to 1.46), other partition
+    lengths, another partition count, a Dask array X, soft targets."""
+    X, y = _brief_data()
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(len(y))
+    y_sh = pd.Series(y[perm], index=perm)
+    s_sh = pd.Series(rng.uniform(0.5, 2.0, size=len(y)), index=perm[::-1])
+    Xdf = pd.DataFrame(X, columns=list("abc"))
+    params = dict(solver="newton-cg", tol=1e-10)
+    ref = SoftmaxRegression(**params).fit(Xdf, y_sh)  # the in-memory rule: by position
+    ref_w = SoftmaxRegression(**params).fit(Xdf, y_sh, sample_weight=s_sh)
+    by_index = SoftmaxRegression(**params).fit(Xdf, y_sh.sort_index())
+    assert np.abs(by_index.coef_ - ref.coef_).max() > 0.1  # the two rules differ here
+    Xd = dd.from_pandas(Xdf, npartitions=3)
+    cases = {
+        "same partitions": (Xd, dd.from_pandas(y_sh, npartitions=3, sort=False)),
+        "other lengths": (Xd, dd.from_pandas(y_sh, chunksize=70, sort=False)
+                          .repartition(npartitions=3)),
+        "other count": (Xd, dd.from_pandas(y_sh, npartitions=5, sort=False)),
+        "array X": (da.from_array(X, chunks=70), dd.from_pandas(y_sh, npartitions=3,
+                                                                 sort=False)),
+        "known divisions": (Xd, dd.from_pandas(y_sh.set_axis(np.arange(300) + 1000),
+                                               npartitions=3)),
+        "one-column frame": (Xd, dd.from_pandas(y_sh.to_frame("label"), npartitions=3,
+                                                sort=False)),
+    }
+    for name, (Xc, yc) in cases.items():
+        model = SoftmaxRegression(**params).fit(Xc, yc)
+        np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8,
+                                   err_msg=name)
+    for n_w in (3, 4):  # sample weights by position too, riding with X or re-chunked
+        ws = dd.from_pandas(s_sh, npartitions=n_w, sort=False)
+        model = SoftmaxRegression(**params).fit(
+            Xd, dd.from_pandas(y_sh, npartitions=3, sort=False), sample_weight=ws)
+        np.testing.assert_allclose(model.coef_, ref_w.coef_, rtol=1e-6, atol=1e-8)
+    # soft targets as a Dask DataFrame with a shuffled index and other partitions
+    Y = pd.DataFrame(np.eye(3)[y[perm]], index=perm, columns=["p0", "p1", "p2"])
+    for n_y in (3, 4):
+        model = SoftmaxRegression(**params).fit(Xd, dd.from_pandas(Y, npartitions=n_y,
+                                                                    sort=False))
+        np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    # partial_fit takes the same pairing
+    one = dd.from_pandas(Xdf, npartitions=1)
+    pf = SoftmaxRegression(random_state=0).partial_fit(
+        one, dd.from_pandas(y_sh, npartitions=1, sort=False), classes=[0, 1, 2])
+    pf_ref = SoftmaxRegression(random_state=0).partial_fit(Xdf, y_sh, classes=[0, 1, 2])
+    np.testing.assert_allclose(pf.coef_, pf_ref.coef_, rtol=1e-10, atol=1e-12)
+    # a y of another length is refused, whatever its partitions
+    for n_y in (3, 4):
+        with pytest.raises(ValueError, match="y has 299 samples but X has 300; they must "
+                                             "have the same length"):
+            SoftmaxRegression().fit(Xd, dd.from_pandas(y_sh.iloc[:-1], npartitions=n_y,
+                                                       sort=False))
+    with pytest.raises(ValueError, match="sample_weight has 301 samples but X has 300"):
+        SoftmaxRegression().fit(Xd, dd.from_pandas(y_sh, npartitions=3, sort=False),
+                                sample_weight=dd.from_pandas(pd.concat([s_sh, s_sh[:1]]),
+                                                             npartitions=3, sort=False))
+    assert _our_keys(client) == []
+
+
+def test_columns_of_one_parquet_frame_ride_together(client, tmp_path, monkeypatch):
+    """y and sample_weight columns of the frame X comes from are read with X (one
+    read per partition) and their partition lengths are not computed (Dask
+    knows they are X's); a training split of that frame too."""
+    from softmaxkit.distributed import _chunks
+
+    X, y = _brief_data()
+    frame = pd.DataFrame(X, columns=list("abc"))
+    frame["label"], frame["w"] = y, np.linspace(0.5, 2.0, len(y))
+    for i, rows in enumerate(np.array_split(np.arange(len(y)), 3)):
+        frame.iloc[rows].to_parquet(tmp_path / f"part-{i}.parquet")
+
+    def no_counting(*frames):
+        raise AssertionError("partition lengths computed")
+
+    monkeypatch.setattr(_chunks, "partition_lengths", no_counting)
+    Xd, yd, wd = read_parquet_dataset(tmp_path, "label", sample_weight="w")
+    xb, yb, wb, *_ = _chunks.row_partitions(Xd, yd, wd)
+    assert all(isinstance(b, _chunks._Split) for b in xb)
+    assert all(isinstance(b, _chunks._Col) for b in yb + wb)
+    train, _ = dd.read_parquet(tmp_path).random_split([0.7, 0.3], random_state=0)
+    xb, yb, _, *_ = _chunks.row_partitions(train[list("abc")], train["label"])
+    assert all(isinstance(b, _chunks._Col) for b in yb)
+    model = SoftmaxRegression(tol=1e-10).fit(Xd, yd, sample_weight=wd)
+    ref = SoftmaxRegression(tol=1e-10).fit(frame[list("abc")], y, sample_weight=frame["w"])
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)

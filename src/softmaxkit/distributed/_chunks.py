@@ -9,6 +9,8 @@ applied to one chunk: there is no second implementation of the loss.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..losses._linear import _is_sparse
@@ -97,8 +99,71 @@ def delayed_prepare(xb, yb, wb, dtype, index, *extra, func=None):
     )
 
 
+def _lengths_expr(frame):
+    """dask-expr's optimised ``Lengths`` expression of ``frame`` (a literal tuple
+    when Dask knows the partition lengths from metadata: Parquet statistics,
+    ``from_pandas``), or None where this private part of Dask is unavailable."""
+    try:
+        from dask.dataframe.dask_expr._expr import Lengths
+
+        return Lengths(frame.expr).optimize()
+    except Exception:  # pragma: no cover - depends on the Dask version
+        return None
+
+
+def same_partition_lengths(a, b):
+    """True when the Dask frames ``a`` and ``b`` certainly have partitions of
+    the same lengths, known without computing: their partition-length
+    expressions are the same expression (columns of one frame, say, or
+    literal lengths that are equal).  False means "not known", not "different"."""
+    if a.npartitions != b.npartitions:
+        return False
+    ea, eb = _lengths_expr(a), _lengths_expr(b)
+    return ea is not None and eb is not None and ea._name == eb._name
+
+
+def partition_lengths(*frames):
+    """The partition lengths (tuples of int) of Dask frames, computed in one
+    call: from metadata where Dask can, else by counting the rows."""
+    import dask
+
+    colls = []
+    for f in frames:
+        try:
+            from dask.dataframe.dask_expr import new_collection
+            from dask.dataframe.dask_expr._expr import Lengths
+
+            colls.append(new_collection(Lengths(f.expr)))
+        except Exception:  # pragma: no cover - depends on the Dask version
+            colls.append(f.map_partitions(len, enforce_metadata=False))
+    return [tuple(int(n) for n in out) for out in dask.compute(*colls)]
+
+
+def ride_columns(xb, *cols, names):
+    """X's partition ``xb`` with the partitions ``cols`` of y (and
+    sample_weight) added as the columns ``names``, paired by position (their
+    index is ignored; the lengths were checked to be equal)."""
+    extra = {}
+    for name, col in zip(names, cols, strict=True):
+        if len(col) != len(xb):
+            raise ValueError(
+                f"A partition of {'y' if name == _Y_COL else 'sample_weight'} has "
+                f"{len(col)} rows but the matching partition of X has {len(xb)}."
+            )
+        extra[name] = col.array if hasattr(col, "array") else np.asarray(col)
+    return xb.assign(**extra)
+
+
 def row_partitions(X, y, sample_weight=None):
     """Split (X, y, sample_weight) into aligned row partitions.
+
+    Rows are paired by position, always: row i of y (and of sample_weight) goes
+    with row i of X, whatever the index of a Dask DataFrame or Series says (the
+    in-memory estimator's and dask-ml's convention).  A Dask Series whose
+    partitions have X's lengths is read with X, partition by partition (one
+    read per partition for columns of the same frame); any other y is
+    re-chunked to X's partition lengths, which are computed when Dask does not
+    know them.
 
     Returns ``(x_blocks, y_blocks, w_blocks, feature_names, n_features, n_rows)``:
     lists of equal length whose items are Delayed objects (or NumPy slices,
@@ -109,8 +174,21 @@ def row_partitions(X, y, sample_weight=None):
     """
     import dask.array as da
 
-    lengths = None
-    extra = {}
+    frames = {}  # y, sample_weight given as Dask frames, made 1-D where they can be
+    for name, v in (("y", y), ("sample_weight", sample_weight)):
+        if _is_frame(v):
+            if v.ndim == 2 and len(v.columns) == 1:
+                v = v[v.columns[0]]
+            elif v.ndim == 2 and name != "y":  # y may be (n, K) class probabilities
+                raise ValueError(f"{name} must be 1-D; got a Dask DataFrame.")
+            frames[name] = v
+    if "y" in frames:
+        y = frames["y"]
+    if "sample_weight" in frames:
+        sample_weight = frames["sample_weight"]
+
+    lengths = {}  # name -> partition lengths, computed once when needed
+    partwise = set()  # frames whose partitions pair with X's one to one
     if _is_frame(X):
         if X.ndim != 2:
             raise TypeError(
@@ -118,43 +196,49 @@ def row_partitions(X, y, sample_weight=None):
             )
         feature_names = np.asarray([str(c) for c in X.columns], dtype=object)
         n_features = len(feature_names)
-        # y and sample_weight columns of the same frame (the usual case) ride in
-        # X's partitions: one read per partition, alignment guaranteed.
-        x_cols = list(X.columns)
-        for name, v in ((_Y_COL, y), (_W_COL, sample_weight)):
-            if _is_frame(v) and v.ndim == 1 and v.npartitions == X.npartitions:
-                extra[name] = v
-        if extra:
-            try:
-                combined = X.assign(**extra)
-                if combined.npartitions != X.npartitions:
-                    raise ValueError
-            except Exception:
-                extra = {}
-        if extra:
-            x_blocks = [_Split(b, x_cols) for b in combined.to_delayed()]
+        unknown = {}
+        for name, v in frames.items():
+            if same_partition_lengths(X, v):
+                partwise.add(name)
+            else:
+                unknown[name] = v
+        if unknown:  # one pass for all the lengths Dask does not know
+            names = ["X", *unknown]
+            got = partition_lengths(X, *unknown.values())
+            lengths.update(zip(names, got, strict=True))
+            partwise.update(n for n in unknown if lengths[n] == lengths["X"])
+        # 1-D y and sample_weight ride in X's partitions (one read of each
+        # partition, paired by position)
+        riders = {col: frames[name] for name, col in (("y", _Y_COL), ("sample_weight", _W_COL))
+                  if name in partwise and frames[name].ndim == 1}
+        if riders:
+            meta = ride_columns(X._meta, *(v._meta for v in riders.values()),
+                                names=list(riders))
+            combined = X.map_partitions(ride_columns, *riders.values(), names=list(riders),
+                                        align_dataframes=False, meta=meta)
+            x_blocks = [_Split(b, list(X.columns)) for b in combined.to_delayed()]
         else:
             x_blocks = list(X.to_delayed())
 
         def _lengths():
-            nonlocal lengths
-            if lengths is None:
-                lengths = tuple(int(v) for v in X.map_partitions(len).compute())
-            return lengths
+            if "X" not in lengths:
+                lengths["X"] = partition_lengths(X)[0]
+            return lengths["X"]
 
     elif isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array; got a Dask array with shape {X.shape}.")
         feature_names = None
+        riders = {}
         if any(np.isnan(c) for c in X.chunks[0]) or any(np.isnan(c) for c in X.chunks[1]):
             X = X.compute_chunk_sizes()
         X = X.rechunk({1: -1})
         n_features = int(X.shape[1])
         x_blocks = list(X.to_delayed().ravel())
-        lengths = tuple(int(c) for c in X.chunks[0])
+        lengths["X"] = tuple(int(c) for c in X.chunks[0])
 
         def _lengths():
-            return lengths
+            return lengths["X"]
 
     else:
         raise TypeError(
@@ -167,20 +251,18 @@ def row_partitions(X, y, sample_weight=None):
     def _align(v, name, col):
         if v is None:
             return [None] * nparts
-        if col in extra:
+        if col in riders:
             return [_Col(b.block, col) for b in x_blocks]
         soft_ok = name == "y"  # y may be (n, K) class probabilities (soft targets)
         if _is_frame(v):
-            if v.ndim == 2:
-                if len(v.columns) == 1:
-                    v = v[v.columns[0]]
-                elif not soft_ok:
-                    raise ValueError(f"{name} must be 1-D; got a Dask DataFrame.")
-            if _is_frame(X) and v.npartitions == nparts:
-                blocks = list(v.to_delayed())
-                if len(blocks) == nparts:
-                    return blocks
-            v = v.to_dask_array(lengths=True)
+            if name in partwise:  # (n, K) probabilities with X's partition lengths
+                return list(v.to_delayed())
+            if name not in lengths:
+                lengths[name] = partition_lengths(v)[0]
+            with warnings.catch_warnings():  # extension dtypes become object: handled
+                warnings.filterwarnings("ignore", "Dask currently has limited support for "
+                                        "converting pandas extension dtypes", UserWarning)
+                v = v.to_dask_array(lengths=lengths[name])  # by position
         if isinstance(v, da.Array):
             if not (v.ndim == 1 or (soft_ok and v.ndim == 2)):
                 raise ValueError(
@@ -203,7 +285,7 @@ def row_partitions(X, y, sample_weight=None):
 
     y_blocks = _align(y, "y", _Y_COL)
     w_blocks = _align(sample_weight, "sample_weight", _W_COL)
-    n_rows = None if _is_frame(X) else int(sum(lengths))
+    n_rows = None if _is_frame(X) else int(sum(lengths["X"]))
     return x_blocks, y_blocks, w_blocks, feature_names, n_features, n_rows
 
 

@@ -27,9 +27,10 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
         Complex data are refused (ValueError), as in memory.
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or class probabilities (soft targets, rows summing to 1,
-        as :meth:`SoftmaxRegression.fit` takes them).
+        as :meth:`SoftmaxRegression.fit` takes them).  Paired with X's rows
+        by position, never by index (see Notes).
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
-        Non-negative sample weights.
+        Non-negative sample weights, paired with X's rows by position.
     persist : {"auto", True, False} or None, default=None
         Keep the partitions in worker memory (True), re-read them for every
         evaluation (False), or decide from their size ("auto"); None reads the
@@ -48,6 +49,13 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
     only the sum over samples is split over partitions and added on the
     client in partition order, so the fit is deterministic and agrees with
     the in-memory fit to the solver tolerance.
+
+    Rows are paired by position, always: row i of ``y`` (and of
+    ``sample_weight``) goes with row i of ``X``, whatever the index of a Dask
+    DataFrame or Series says, as in memory (``fit(X_frame, y_series)``
+    ignores the index too) and in dask-ml.  Partitions of ``y`` need not match
+    X's: ``y`` is re-chunked to X's partition lengths, computed when Dask does
+    not know them.  A ``y`` with a different number of rows is a ValueError.
 
     Examples
     --------
@@ -107,7 +115,8 @@ def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
     X : dask.array.Array of shape (n_samples, n_features) or dask DataFrame
         Features (chunks may be SciPy sparse matrices; complex data refused).
     y : dask.array.Array, dask Series or DataFrame, or ndarray
-        Labels of shape (n_samples,) or class probabilities (n_samples, n_classes).
+        Labels of shape (n_samples,) or class probabilities (n_samples, n_classes),
+        paired with X's rows by position, never by index (as in :func:`fit_dask`).
     classes : array-like of shape (n_classes,), default=None
         All class labels; required on the first call with label targets.
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None

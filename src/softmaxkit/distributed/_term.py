@@ -86,9 +86,13 @@ class DaskDataTerm:
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels (any sortable type), or class probabilities (soft targets:
         a 2-D Dask array, DataFrame or ndarray whose rows sum to 1; the classes
-        are then ``0..n_classes-1``).
+        are then ``0..n_classes-1``).  Paired with X's rows by position, never
+        by index: row i of y is the label of row i of X, whatever the
+        partitions or the index of either (y is re-chunked to X's partition
+        lengths, computed when Dask does not know them).
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
-        Non-negative sample weights; None means all ones.
+        Non-negative sample weights, paired with X's rows by position; None
+        means all ones.
     fit_intercept : bool, default=True
         Whether the coefficient vector ends each class row with an intercept.
     dtype : {numpy.float64, numpy.float32} or None, default=None
