@@ -761,3 +761,37 @@ def test_columns_of_one_parquet_frame_ride_together(client, tmp_path, monkeypatc
     model = SoftmaxRegression(tol=1e-10).fit(Xd, yd, sample_weight=wd)
     ref = SoftmaxRegression(tol=1e-10).fit(frame[list("abc")], y, sample_weight=frame["w"])
     np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------- predictions, empty blocks
+def test_lazy_predictions_with_empty_blocks(client):
+    """An empty chunk of a Dask array, or a partition of a Dask DataFrame emptied by
+    a filter, gives an empty block of the right shape and dtype (it used to raise
+    "Found array with 0 sample(s)" at compute)."""
+    X, y = _brief_data()
+    model = SoftmaxRegression().fit(X, y)
+    binary = SoftmaxRegression().fit(X, y % 2)
+    for chunks in (((0, 150, 150), 3), ((150, 0, 150), 3), ((150, 150, 0), 3)):
+        Xd = da.from_array(X, chunks=chunks)
+        for est in (model, binary):
+            for method in _PREDICT_METHODS:
+                lazy = getattr(est, method)(Xd)
+                assert lazy.chunks[0] == chunks[0]
+                got, want = lazy.compute(), getattr(est, method)(X)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                np.testing.assert_array_equal(got, want)
+    # a DataFrame filtered so that its first partition is empty
+    frame = pd.DataFrame(X[np.argsort(X[:, 0])], columns=list("abc"))
+    fitted = SoftmaxRegression().fit(frame, y)
+    ddf = dd.from_pandas(frame, npartitions=3)
+    kept = ddf[ddf.a > frame.a.iloc[120]]
+    assert kept.map_partitions(len).compute().tolist()[0] == 0
+    want_rows = frame[frame.a > frame.a.iloc[120]]
+    for method in _PREDICT_METHODS:
+        got, want = getattr(fitted, method)(kept).compute(), getattr(fitted, method)(want_rows)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    # every partition empty: an empty result
+    none = ddf[ddf.a > 1e9]
+    assert fitted.predict_proba(none).compute().shape == (0, 3)
+    assert fitted.predict(none).compute().shape == (0,)

@@ -562,9 +562,13 @@ def add(a, b):
     return a + b
 
 
-def apply_method(block, model, method):
-    """``getattr(model, method)(block)`` on one NumPy/pandas block (lazy
-    predictions), under the worker BLAS limit."""
+def apply_method(block, model, method, tail=(), dtype=None):
+    """``getattr(model, method)(block)`` on one NumPy/pandas/SciPy block (lazy
+    predictions), under the worker BLAS limit.  An empty block (an empty chunk,
+    a partition emptied by a filter) gives an empty result of shape
+    ``(0, *tail)`` and ``dtype``: the in-memory methods refuse 0 samples."""
+    if block.shape[0] == 0:
+        return np.empty((0, *tail), dtype=dtype)
     from ._runtime import blas_limit
 
     with blas_limit():

@@ -28,10 +28,11 @@ def predict_lazy(model, X, method="predict"):
 
     Each row block (a partition of a Dask DataFrame, a row chunk of a Dask
     array) is handed to the in-memory method of the fitted model, so the
-    result equals the in-memory prediction block by block.  Errors about the
-    model or the columns (not fitted, wrong feature count or names, complex
-    dtype) are raised now; errors about the values (NaN in a block) when the
-    result is computed.
+    result equals the in-memory prediction block by block; an empty block (an
+    empty chunk, a partition emptied by a filter) gives an empty result block.
+    Errors about the model or the columns (not fitted, wrong feature count or
+    names, complex dtype) are raised now; errors about the values (NaN in a
+    block) when the result is computed.
 
     Parameters
     ----------
@@ -80,7 +81,7 @@ def predict_lazy(model, X, method="predict"):
             raise TypeError("X must be 2-D: a Dask DataFrame or a 2-D Dask array.")
         tail, dtype = _probe(model, X, method)
         meta = np.empty((0, *tail), dtype=dtype)
-        return X.map_partitions(apply_method, model, method, meta=meta)
+        return X.map_partitions(apply_method, model, method, tail, dtype, meta=meta)
     if not isinstance(X, da.Array):
         raise TypeError(f"X must be a Dask array or a Dask DataFrame; got {type(X).__name__}.")
     if X.ndim != 2:
@@ -92,10 +93,11 @@ def predict_lazy(model, X, method="predict"):
     meta = np.empty((0, *tail), dtype=dtype)
     if tail:
         return X.map_blocks(
-            apply_method, model, method, dtype=dtype, chunks=(X.chunks[0], *[(t,) for t in tail]),
-            meta=meta, token=f"softmaxkit-{method}",
+            apply_method, model, method, tail, dtype, dtype=dtype,
+            chunks=(X.chunks[0], *[(t,) for t in tail]), meta=meta,
+            token=f"softmaxkit-{method}",
         )
     return X.map_blocks(
-        apply_method, model, method, dtype=dtype, chunks=(X.chunks[0],), drop_axis=1,
-        meta=meta, token=f"softmaxkit-{method}",
+        apply_method, model, method, tail, dtype, dtype=dtype, chunks=(X.chunks[0],),
+        drop_axis=1, meta=meta, token=f"softmaxkit-{method}",
     )
