@@ -795,3 +795,63 @@ def test_lazy_predictions_with_empty_blocks(client):
     none = ddf[ddf.a > 1e9]
     assert fitted.predict_proba(none).compute().shape == (0, 3)
     assert fitted.predict(none).compute().shape == (0,)
+
+
+# ------------------------------------------------------------ missing labels
+_MISSING_MSG = (r"y has a missing label \(NaN, None or NA\) at index 102 \(partition 1, "
+                r"row 2 of that partition\); drop or fill it before fitting")
+
+
+def _y_with_a_missing_label(kind, y):
+    """y with its label 102 missing (partition 1, row 2 of 100-row partitions)."""
+    names = np.array(["ant", "bee", "cat"], dtype=object)
+    if kind == "object array with None":
+        obj = names[y]
+        obj[102] = None
+        return da.from_array(obj, chunks=100)
+    if kind == "float NaN":
+        flt = y.astype(float)
+        flt[102] = np.nan
+        return da.from_array(flt, chunks=100)
+    if kind == "Series with None":
+        series = pd.Series(names[y])
+        series[102] = None
+        return dd.from_pandas(series, npartitions=3)
+    if kind == "Int64 Series with NA":
+        ints = pd.array(y, dtype="Int64")
+        ints[102] = pd.NA
+        return dd.from_pandas(pd.Series(ints), npartitions=3)
+    assert kind == "in-memory object y"
+    obj = names[y]
+    obj[102] = None
+    return obj
+
+
+@pytest.mark.parametrize("kind", ["object array with None", "float NaN", "Series with None",
+                                  "Int64 Series with NA", "in-memory object y"])
+def test_missing_labels_are_clear_errors(client, kind):
+    """A missing label (None, pandas.NA, float NaN) in a Dask y is the in-memory
+    ValueError, naming its global index and its partition and row (it used to be
+    a TypeError from np.unique, or "y contains NaN or infinity")."""
+    X, y = _brief_data()
+    with pytest.raises(ValueError, match=r"y has a missing label \(NaN, None or NA\) at "
+                                         "index 102; drop or fill it"):  # the oracle
+        SoftmaxRegression().fit(X, np.where(np.arange(300) == 102, None, y))
+    yb = _y_with_a_missing_label(kind, y)
+    Xd = da.from_array(X, chunks=100)
+    with pytest.raises(ValueError, match=_MISSING_MSG):
+        SoftmaxRegression().fit(Xd, yb)
+    with pytest.raises(ValueError, match=_MISSING_MSG):
+        SoftmaxRegression().partial_fit(Xd, yb, classes=[0, 1, 2])
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abc")), npartitions=3)
+    with pytest.raises(ValueError, match=_MISSING_MSG):  # X's partitions: 100, 100, 100
+        SoftmaxRegression().fit(frame, yb)
+    assert _our_keys(client) == []
+
+
+def test_an_infinite_label_is_not_called_missing(client):
+    X, y = _brief_data()
+    flt = y.astype(float)
+    flt[102] = np.inf
+    with pytest.raises(ValueError, match=r"y contains NaN or infinity \(partition 1, row 2"):
+        SoftmaxRegression().fit(da.from_array(X, chunks=100), da.from_array(flt, chunks=100))

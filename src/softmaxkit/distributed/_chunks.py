@@ -342,6 +342,25 @@ def _check_part_not_complex(v, name, index):
                              f"dtype {dtype}.")
 
 
+def first_missing_label(y):
+    """Row of the first missing label (float NaN, None, pandas.NA or NaT) of the
+    1-D labels ``y``, or None (the in-memory estimator's rule)."""
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(np.isnan(y))
+    elif y.dtype.kind in "mM":
+        bad = np.flatnonzero(np.isnat(y))
+    elif y.dtype.kind == "O":
+        bad = np.flatnonzero([
+            v is None or (isinstance(v, float | np.floating) and v != v)
+            or type(v).__name__ in ("NAType", "NaTType")
+            or (isinstance(v, np.datetime64 | np.timedelta64) and np.isnat(v))
+            for v in y
+        ])
+    else:
+        return None
+    return int(bad[0]) if bad.size else None
+
+
 def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     """One partition as ``(X, y, w)`` NumPy arrays: X C-contiguous of ``dtype``,
     y the raw labels (1-D), w float ``dtype`` or None.  ``y_col``/``w_col``
@@ -421,8 +440,11 @@ def part_stats(part, index):
             row = int(np.flatnonzero(~finite)[0])
             bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
     nbytes = _part_nbytes(X) + y.nbytes + (0 if w is None else w.nbytes)
+    # a missing label (1-D labels: NaN, None, NA) is named as such; an infinite
+    # label, or a non-finite class probability, is "NaN or infinity"
+    missing_y = None if _is_soft(y) or not n else first_missing_label(y)
     bad_y = None
-    if y.dtype.kind == "f" and n and not np.isfinite(y).all():
+    if missing_y is None and y.dtype.kind == "f" and n and not np.isfinite(y).all():
         bad_y = int(np.flatnonzero(~np.isfinite(y).reshape(n, -1).all(axis=1))[0])
     bad_w = None
     wsum = float(n)
@@ -436,6 +458,7 @@ def part_stats(part, index):
         "n": n,
         "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
         "bad_x": bad_x,
+        "missing_y": missing_y,
         "bad_y": bad_y,
         "bad_w": bad_w,
         "wsum": wsum,
@@ -443,7 +466,7 @@ def part_stats(part, index):
     }
     if _is_soft(y):
         return {**common, **_soft_stats(y, w, n, bad_y)}
-    if bad_y is None and n:
+    if bad_y is None and missing_y is None and n:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         totals = (counts.astype(np.float64) if w is None
                   else np.bincount(inverse.ravel(), weights=w, minlength=labels.size))

@@ -28,7 +28,8 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
     y : dask.array.Array, dask Series or ndarray of shape (n_samples,) or (n_samples, n_classes)
         Class labels, or class probabilities (soft targets, rows summing to 1,
         as :meth:`SoftmaxRegression.fit` takes them).  Paired with X's rows
-        by position, never by index (see Notes).
+        by position, never by index (see Notes).  A missing label (NaN, None,
+        NA) is a ValueError naming its row.
     sample_weight : dask.array.Array, dask Series, ndarray of shape (n_samples,) or None
         Non-negative sample weights, paired with X's rows by position.
     persist : {"auto", True, False} or None, default=None

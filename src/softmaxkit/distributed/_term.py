@@ -249,6 +249,7 @@ class DaskDataTerm:
         return float(n_rows) * (self.n_features + 2) * self.dtype.itemsize
 
     def _check_stats(self, stats, n_features):
+        start = 0  # global index of the partition's first row
         for st in stats:
             i = st["index"]
             if st["n"] and st["n_features"] != n_features:
@@ -259,6 +260,13 @@ class DaskDataTerm:
                 row, what = st["bad_x"]
                 raise ValueError(
                     f"Input X contains {what} (partition {i}, row {row} of that partition)."
+                )
+            if st.get("missing_y") is not None:
+                row = st["missing_y"]
+                raise ValueError(
+                    f"y has a missing label (NaN, None or NA) at index {start + row} "
+                    f"(partition {i}, row {row} of that partition); drop or fill it "
+                    "before fitting."
                 )
             if st["bad_y"] is not None:
                 raise ValueError(
@@ -276,6 +284,7 @@ class DaskDataTerm:
                     "sample_weight must be finite and non-negative; got "
                     f"{value} (partition {i}, row {row})."
                 )
+            start += st["n"]
         if sum(st["n"] for st in stats) == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
 
