@@ -855,3 +855,28 @@ def test_an_infinite_label_is_not_called_missing(client):
     flt[102] = np.inf
     with pytest.raises(ValueError, match=r"y contains NaN or infinity \(partition 1, row 2"):
         SoftmaxRegression().fit(da.from_array(X, chunks=100), da.from_array(flt, chunks=100))
+
+
+# ------------------------------------------------- plain values in messages
+def test_messages_show_plain_python_values(client):
+    """Labels and sums in messages print as Python prints them (``0``, ``1.1``), not
+    as NumPy 2's reprs (``np.int64(0)``, ``np.float64(1.1)``)."""
+    X, y = _brief_data()
+    Xd = da.from_array(X, chunks=100)
+    one = np.zeros(300, dtype=np.int64)
+    with pytest.raises(ValueError) as mem:  # the oracle
+        SoftmaxRegression().fit(X, one)
+    with pytest.raises(ValueError) as dsk:
+        SoftmaxRegression().fit(Xd, da.from_array(one, chunks=100))
+    assert str(dsk.value) == str(mem.value)
+    assert str(dsk.value).endswith("got 1 class (0).")
+    with pytest.raises(ValueError, match=r"got 1 class \('x'\)\.$"):
+        SoftmaxRegression().fit(Xd, da.from_array(np.full(300, "x"), chunks=100))
+    with pytest.raises(ValueError, match=r"y contains labels not in classes: 2\.$"):
+        SoftmaxRegression().partial_fit(Xd, da.from_array(y, chunks=100), classes=[0, 1])
+    Y = np.full((300, 3), 1 / 3)
+    Y[5, 0] += 0.1
+    with pytest.raises(ValueError, match=r"row 5 of partition 0 sums to 1\.0999999999999999, "
+                                         r"not 1\.$") as soft:
+        SoftmaxRegression().fit(Xd, da.from_array(Y, chunks=100))
+    assert "np." not in str(soft.value)

@@ -492,7 +492,7 @@ def _soft_stats(Y, w, n, bad_y):
         if neg.size and (not off.size or neg[0] <= off[0]):
             bad_soft = (int(neg[0]), "has a negative entry")
         elif off.size:
-            bad_soft = (int(off[0]), f"sums to {sums[off[0]]!r}, not 1")
+            bad_soft = (int(off[0]), f"sums to {float(sums[off[0]])!r}, not 1")
     if bad_y is None and bad_soft is None and n:
         Yn = Y64 / sums[:, None]
         Yw = Yn if w is None else Yn * w.astype(np.float64)[:, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import plain
 from . import _chunks
 from ._runtime import _ClientRunner, _LocalRunner, active_client, total_memory
 
@@ -301,13 +302,15 @@ class DaskDataTerm:
             classes = np.unique(np.asarray(classes))
             unknown = np.setdiff1d(seen, classes)
             if unknown.size:
-                raise ValueError(f"y contains labels not in classes: {unknown[0]!r}.")
+                raise ValueError(
+                    f"y contains labels not in classes: {plain(unknown[0])!r}."
+                )
         self.classes = classes
         self.n_classes = int(classes.shape[0])
         if self.n_classes < 2:
             raise ValueError(
                 "SoftmaxRegression needs samples of at least 2 classes in the data; "
-                f"got 1 class ({classes[0]!r})."
+                f"got 1 class ({plain(classes[0])!r})."
             )
         counts = np.zeros(self.n_classes, dtype=np.int64)
         totals = np.zeros(self.n_classes, dtype=np.float64)
