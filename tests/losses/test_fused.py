@@ -725,3 +725,72 @@ def test_class_chunk_size_validation():
         smk.linear_cross_entropy(X, W, y, class_chunk_size=0)
     with pytest.raises(TypeError, match="The 'class_chunk_size' parameter"):
         smk.linear_cross_entropy(X, W, y, class_chunk_size=2.5)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("path", [dict(), dict(chunk_size=3), dict(class_chunk_size=2)])
+def test_zero_features_gradients(dt, kind, path, backend):
+    """d = 0 is valid: the logits are the bias on every row; dX (N, 0) and dW
+    (K, 0) are empty and dbias is the bias gradient of cross-entropy on them
+    (was: BLAS's 'unexpected array size' from the dW product on the row path)."""
+    rng = np.random.default_rng(5)
+    N, K = 4, 3
+    X = np.zeros((N, 0), dtype=dt)
+    W = np.zeros((K, 0), dtype=dt)
+    b = np.array([0.3, -1.0, 2.0], dtype=dt)
+    target = np.array([0, 2, 1, 1]) if kind == "labels" else rng.dirichlet(np.ones(K), N).astype(dt)
+    Z = np.broadcast_to(b, (N, K)).copy()
+    for red in ["mean", "sum", "none"]:
+        kw = dict(weight=np.array([1.0, 0.5, 2.0], dtype=dt), label_smoothing=0.1)
+        loss, (dX, dW, db) = smk.linear_cross_entropy(X, W, target, bias=b, reduction=red,
+                                                      return_grad=True, **kw, **path)
+        ref = smk.cross_entropy(Z, target, reduction=red, **kw)
+        _, G = smk.cross_entropy_and_grad(Z, target, reduction="sum" if red == "none" else red,
+                                          **kw)
+        assert dX.shape == (N, 0) and dW.shape == (K, 0) and db.shape == (K,)
+        assert dX.dtype == dW.dtype == db.dtype == dt
+        np.testing.assert_allclose(loss, ref, **TOL[dt])
+        np.testing.assert_allclose(db, G.sum(axis=0), **TOL[dt])
+        assert np.abs(db).max() > 0.01  # a real gradient, not zeros
+    # without a bias the logits are all 0: the loss is log K (labels, no options)
+    if kind == "labels":
+        loss, (dX, dW, db) = smk.linear_cross_entropy(X, W, target, return_grad=True, **path)
+        assert db is None and dX.shape == (N, 0) and dW.shape == (K, 0)
+        np.testing.assert_allclose(loss, np.log(K), **TOL[dt])
+
+
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+def test_zero_features_bias_gradient_vs_torch(kind):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    N, K = 5, 4
+    b = rng.standard_normal(K)
+    target = rng.integers(0, K, N) if kind == "labels" else rng.dirichlet(np.ones(K), N)
+    loss, (dX, dW, db) = smk.linear_cross_entropy(np.zeros((N, 0)), np.zeros((K, 0)), target,
+                                                  bias=b, label_smoothing=0.05,
+                                                  return_grad=True)
+    Xt = torch.zeros((N, 0), dtype=torch.float64, requires_grad=True)
+    Wt = torch.zeros((K, 0), dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    lt = torch.nn.functional.cross_entropy(Xt @ Wt.T + bt, torch.tensor(target),
+                                           label_smoothing=0.05)
+    lt.backward()
+    np.testing.assert_allclose(loss, lt.item(), rtol=1e-12)
+    np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    assert dX.shape == tuple(Xt.grad.shape) and dW.shape == tuple(Wt.grad.shape)
+
+
+@pytest.mark.parametrize("X", [np.zeros((4, 0)), sp.csr_matrix((4, 0))], ids=["dense", "sparse"])
+@pytest.mark.parametrize("kc", [None, 2])
+def test_zero_features_linear_ce_sum(X, kc):
+    y = np.array([0, 2, 1, 1])
+    b = np.array([0.3, -1.0, 2.0])
+    sw = np.array([1.0, 2.0, 0.5, 1.5])
+    loss, dW, db = _linear_ce_sum(X, np.zeros((3, 0)), b, y, sw, True, class_chunk_size=kc)
+    Z = np.broadcast_to(b, (4, 3))
+    ref = smk.cross_entropy(Z, y, reduction="none")
+    _, G = smk.cross_entropy_and_grad(Z, y, reduction="none")
+    np.testing.assert_allclose(loss, np.sum(sw * ref), rtol=1e-13)
+    assert dW.shape == (3, 0)
+    np.testing.assert_allclose(db, (sw[:, None] * G).sum(axis=0), rtol=1e-13)

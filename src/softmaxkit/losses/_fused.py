@@ -250,8 +250,10 @@ def _one_block(X, W, b, target, weight, ignore_index, eps, row_scale, need_grad,
     if need_grad:
         if sparse:
             dW += np.asarray((Xb.T @ G).T)
-        else:
-            # dW.T (d, K) += Xb.T (d, nb) @ G (nb, K)
+        elif dW.size:
+            # dW.T (d, K) += Xb.T (d, nb) @ G (nb, K); with no features (d = 0)
+            # dW is empty and there is nothing to add (f2py's gemm refuses
+            # zero-size operands)
             _gemm_into(gemm, dW.T, Xb.T, G.T, trans_b=1, beta=1.0)
     with turn:
         st["turn_next"] = idx + 1
