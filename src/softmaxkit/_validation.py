@@ -26,8 +26,6 @@ def plain(value):
     """``value`` with NumPy scalars as plain Python scalars, also inside a tuple,
     list or dict, so that an error message shows ``0.5`` and not NumPy 2's repr
     ``np.float64(0.5)``.  Anything else is returned unchanged."""
-    import numpy as np
-
     if isinstance(value, np.generic):
         return value.item()
     if type(value) in (tuple, list):
@@ -35,6 +33,25 @@ def plain(value):
     if type(value) is dict:
         return {plain(k): plain(v) for k, v in value.items()}
     return value
+
+
+def first_missing_label(y):
+    """Index of the first missing label (float NaN, None, pandas.NA or NaT) of the
+    1-D labels ``y``, or None: the estimators' rule, in memory and on Dask."""
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(np.isnan(y))
+    elif y.dtype.kind in "mM":
+        bad = np.flatnonzero(np.isnat(y))
+    elif y.dtype.kind == "O":
+        bad = np.flatnonzero([
+            v is None or (isinstance(v, float | np.floating) and v != v)
+            or type(v).__name__ in ("NAType", "NaTType")
+            or (isinstance(v, np.datetime64 | np.timedelta64) and np.isnat(v))
+            for v in y
+        ])
+    else:
+        return None
+    return int(bad[0]) if bad.size else None
 
 
 def param_error(param, owner, expected, got, exc=ValueError):

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from .._validation import first_missing_label
 from ..losses._linear import _is_sparse
 
 __all__ = []
@@ -340,25 +341,6 @@ def _check_part_not_complex(v, name, index):
         if getattr(dtype, "kind", None) == "c":
             raise ValueError(f"Complex data not supported: {name} partition {index} has "
                              f"dtype {dtype}.")
-
-
-def first_missing_label(y):
-    """Row of the first missing label (float NaN, None, pandas.NA or NaT) of the
-    1-D labels ``y``, or None (the in-memory estimator's rule)."""
-    if y.dtype.kind == "f":
-        bad = np.flatnonzero(np.isnan(y))
-    elif y.dtype.kind in "mM":
-        bad = np.flatnonzero(np.isnat(y))
-    elif y.dtype.kind == "O":
-        bad = np.flatnonzero([
-            v is None or (isinstance(v, float | np.floating) and v != v)
-            or type(v).__name__ in ("NAType", "NaTType")
-            or (isinstance(v, np.datetime64 | np.timedelta64) and np.isnat(v))
-            for v in y
-        ])
-    else:
-        return None
-    return int(bad[0]) if bad.size else None
 
 
 def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):

@@ -22,7 +22,12 @@ from sklearn.utils.validation import (
 )
 
 from .. import _pool
-from .._validation import check_choice_param, check_scalar_param, param_error
+from .._validation import (
+    check_choice_param,
+    check_scalar_param,
+    first_missing_label,
+    param_error,
+)
 from .._validation import plain as _plain
 from ..losses._linear import LinearSoftmaxLoss, _is_sparse, _row_blocks, _xt_dot
 from ..solvers import (
@@ -645,18 +650,6 @@ class _PenalizedObjective:
 
 
 # ------------------------------------------------------------------------------ estimator
-def _first_missing_label(y):
-    """Index of the first NaN/None/NA label of the 1-D ``y``, or None."""
-    if y.dtype.kind == "f":
-        bad = np.flatnonzero(np.isnan(y))
-    elif y.dtype.kind == "O":
-        bad = np.flatnonzero([v is None or (isinstance(v, float) and v != v)
-                              or type(v).__name__ == "NAType" for v in y])
-    else:
-        return None
-    return int(bad[0]) if bad.size else None
-
-
 def _check_bool(value, param):
     if not isinstance(value, (bool, np.bool_)):
         raise param_error(param, _OWNER, "a bool", value, exc=TypeError)
@@ -856,7 +849,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         y1 = column_or_1d(y_arr, warn=True)
         if y1.shape[0] != n:
             raise ValueError(f"y has {y1.shape[0]} entries but X has {n} samples.")
-        missing = _first_missing_label(y1)
+        missing = first_missing_label(y1)
         if missing is not None:
             raise ValueError(f"y has a missing label (NaN, None or NA) at index {missing}; "
                              "drop or fill it before fitting.")
