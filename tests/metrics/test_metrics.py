@@ -162,3 +162,99 @@ def test_bad_inputs(func):
         func(np.array(["a"] * 5), p)
     with pytest.raises(ValueError, match="at least one sample"):
         func(np.array([], dtype=int), np.zeros((0, 3)))
+
+
+# ---------------------------------------------------------------- float16 probabilities
+
+ALL_METRICS = [expected_calibration_error, reliability_curve, log_loss, brier_score]
+
+
+def _sklearn_quiet(fn, *args, **kwargs):
+    """scikit-learn warns that float16-rounded rows do not sum to 1 (its own,
+    float64 tolerance); the values are what is compared."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*do not sum to one", category=UserWarning)
+        return fn(*args, **kwargs)
+
+
+def test_float16_softmax_accepted_and_matches_sklearn():
+    """The library's own float16 softmax is a valid input: the row-sum
+    tolerance is float16's, not float32's (was: 'row 0 sums to
+    1.00006103515625' from every metric)."""
+    skm = pytest.importorskip("sklearn.metrics")
+    p = softmaxkit.softmax(np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], np.float16))
+    assert p.dtype == np.float16
+    assert abs(float(p[0].astype(np.float64).sum()) - 1.0) > 5e-5  # the reviewer's row
+    y = np.array([0, 2])
+    p64 = p.astype(np.float64)
+    assert log_loss(y, p) == pytest.approx(
+        _sklearn_quiet(skm.log_loss, y, p64, labels=np.arange(3)), rel=1e-12)
+    assert brier_score(y, p) == pytest.approx(
+        _sklearn_quiet(skm.brier_score_loss, y, p64, labels=np.arange(3),
+                       scale_by_half=False), rel=1e-12)
+    ece_ref, rows = _ece_loop(y, p64, 15)
+    assert expected_calibration_error(y, p) == pytest.approx(ece_ref, abs=1e-12)
+    conf, acc, counts = reliability_curve(y, p)
+    np.testing.assert_array_equal(counts, rows[:, 2])
+    np.testing.assert_allclose(conf, rows[:, 0], rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("K", [2, 3, 10, 100, 1000])
+@pytest.mark.parametrize("func", ALL_METRICS)
+def test_float16_softmax_rows_accepted_for_any_k(func, K):
+    rng = np.random.default_rng(K)
+    z = rng.normal(scale=3.0, size=(500, K))
+    y = rng.integers(0, K, 500)
+    p16 = softmaxkit.softmax(z.astype(np.float16))
+    func(y, p16)  # no ValueError
+    # and a float16 softmax done in float16 arithmetic throughout
+    h = z.astype(np.float16)
+    e = np.exp(h - h.max(1, keepdims=True))
+    func(y, e / e.sum(1, keepdims=True, dtype=np.float16))
+
+
+@pytest.mark.parametrize("func", ALL_METRICS)
+def test_float16_rows_that_do_not_sum_to_one_are_refused(func):
+    # 0.5 + 0.6 is 10% off: far beyond float16 rounding (a tolerance of
+    # 100 K eps16 = 0.195 would let it through)
+    with pytest.raises(ValueError, match=r"^each row of proba of \w+ must sum to 1; row 1 sums "
+                                         r"to 1\.10009765625\.$"):
+        func([0, 1], np.array([[0.25, 0.75], [0.5, 0.6]], np.float16))
+    q = np.full((1, 6), 1 / 6, np.float16)
+    q[0, 0] = 0.1
+    with pytest.raises(ValueError, match="row 0 sums to"):
+        func([0], q)
+    # the tolerance scales with K: K * eps16 is allowed, a little more is not
+    K = 8
+    for off, ok in [(0.9, True), (1.2, False)]:
+        r = np.zeros((1, K))
+        r[0, 0] = 1 - off * K * float(np.finfo(np.float16).eps)
+        r = r.astype(np.float16)
+        gap = 1 - float(r.astype(np.float64).sum())
+        assert (gap <= K * float(np.finfo(np.float16).eps)) == ok
+        if ok:
+            func([0], r)
+        else:
+            with pytest.raises(ValueError, match="row 0 sums to"):
+                func([0], r)
+
+
+@pytest.mark.parametrize("func", ALL_METRICS)
+def test_float32_and_float64_tolerance_unchanged(func):
+    K = 4
+    for dt in [np.float32, np.float64]:
+        eps = float(np.finfo(dt).eps)
+        tol = max(1e-6, 100 * K * eps)
+        good = np.full((1, K), 0.25)
+        good[0, 0] += 0.5 * tol
+        func([0], good.astype(dt))
+        bad = np.full((1, K), 0.25)
+        bad[0, 0] += 2 * tol
+        with pytest.raises(ValueError, match="row 0 sums to"):
+            func([0], bad.astype(dt))
+    # float64 values of a float16 softmax are held to float64's tolerance
+    p = softmaxkit.softmax(np.array([[2.0, 0.5, -1.0]], np.float16)).astype(np.float64)
+    with pytest.raises(ValueError, match="row 0 sums to 1.00006103515625"):
+        func([0], p)

