@@ -347,6 +347,13 @@ def test_missing_labels_are_named(y, where):
         SoftmaxRegression().fit(X, y)
 
 
+def test_mixed_string_and_number_labels_are_named():
+    X = np.random.default_rng(0).standard_normal((6, 2))
+    y = np.array([1, "a", 1, "a", 2, "a"], dtype=object)
+    with pytest.raises(ValueError, match="y mixes strings and other labels \\(e.g. 'a' and 1\\)"):
+        SoftmaxRegression().fit(X, y)
+
+
 def test_missing_pandas_na_label_is_named():
     pd = pytest.importorskip("pandas")
     X = np.random.default_rng(0).standard_normal((6, 2))

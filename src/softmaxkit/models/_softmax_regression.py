@@ -853,6 +853,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if missing is not None:
             raise ValueError(f"y has a missing label (NaN, None or NA) at index {missing}; "
                              "drop or fill it before fitting.")
+        if y1.dtype.kind == "O":
+            kinds = {isinstance(v, str) for v in y1}
+            if len(kinds) > 1:
+                first = next(v for v in y1 if isinstance(v, str))
+                other = next(v for v in y1 if not isinstance(v, str))
+                raise ValueError("y mixes strings and other labels (e.g. "
+                                 f"{_plain(first)!r} and {_plain(other)!r}); labels must "
+                                 "be all strings or all numbers.")
         check_classification_targets(y1)
         given = classes is not None
         if reset:
