@@ -24,8 +24,9 @@ def _random_problem(seed, n, K):
 
 
 def _ece_loop(y, p, n_bins):
-    """Guo et al. (2017) reference code, written out sample by sample."""
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    """Guo et al. (2017) reference code, written out sample by sample; the
+    edges are the float64 quotients m / M (np.linspace's can be an ulp low)."""
+    edges = [m / n_bins for m in range(n_bins + 1)]
     conf = [max(row) for row in p]
     pred = [int(np.argmax(row)) for row in p]
     n = len(y)
@@ -80,6 +81,55 @@ def test_bin_edges_are_right_closed():
     conf, acc, counts = reliability_curve([0, 0], p, n_bins=2)
     np.testing.assert_array_equal(counts, [1, 1])
     np.testing.assert_allclose(conf, [0.5, 1.0])
+
+
+def test_linspace_edges_are_off_for_the_tested_bin_counts():
+    # the premise of the next test: np.linspace's edges are not all m / M
+    off = [M for M in range(1, 41)
+           if any(e != m / M for m, e in enumerate(np.linspace(0.0, 1.0, M + 1)))]
+    assert {6, 7, 9, 12, 14, 17, 18, 19} <= set(off)
+
+
+@pytest.mark.parametrize("M", range(1, 41))
+def test_confidence_exactly_k_over_m_lies_in_bin_k_minus_1(M):
+    """Bins are (m/M, (m+1)/M]: a confidence of exactly k/M (the float64
+    quotient) is in bin k - 1 for every M, in reliability_curve and
+    expected_calibration_error alike (was: bin k for M = 6, 7, 9, 12, ...)."""
+    ks = np.arange(1, M + 1)
+    c = np.array([k / M for k in ks])
+    def rows(conf):
+        # [conf, then 2M entries (1 - conf) / (2M)], each below conf (conf > 1 / (2M + 1)):
+        # column 0 is the strict arg-max and the top-label confidence is conf exactly
+        rest = np.repeat(((1.0 - conf) / (2 * M))[:, None], 2 * M, axis=1)
+        out = np.hstack([conf[:, None], rest])
+        assert (out[:, 1:] < out[:, :1]).all()
+        return out
+
+    edge = rows(c)
+    conf, acc, counts = reliability_curve(np.zeros(M, dtype=int), edge, n_bins=M)
+    np.testing.assert_array_equal(counts, np.ones(M))  # sample k/M alone in bin k - 1
+    np.testing.assert_array_equal(conf, c)
+    for k in ks:
+        _, _, counts = reliability_curve([0], edge[k - 1:k], n_bins=M)
+        assert counts[k - 1] == 1, (M, k, np.flatnonzero(counts))
+    # with a wrong sample at the middle of each bin, every bin holds two samples
+    # (one right, one wrong) exactly when the edges are right
+    mid = np.array([(k - 0.5) / M for k in ks])
+    proba = np.vstack([edge, rows(mid)])
+    y = np.r_[np.zeros(M, dtype=int), np.ones(M, dtype=int)]
+    conf, acc, counts = reliability_curve(y, proba, n_bins=M)
+    np.testing.assert_array_equal(counts, np.full(M, 2))
+    np.testing.assert_array_equal(acc, np.full(M, 0.5))
+    np.testing.assert_allclose(conf, (c + mid) / 2, rtol=1e-15)
+    expected = np.sum(2 / (2 * M) * np.abs(0.5 - (c + mid) / 2))
+    assert expected_calibration_error(y, proba, n_bins=M) == pytest.approx(expected, rel=1e-12)
+    ece_ref, _ = _ece_loop(y, proba, M)
+    assert expected_calibration_error(y, proba, n_bins=M) == pytest.approx(ece_ref, abs=1e-15)
+
+
+def test_reviewer_example_five_sevenths():
+    _, _, counts = reliability_curve([0], [[5 / 7, 2 / 7]], n_bins=7)
+    assert counts[4] == 1 and counts.sum() == 1
 
 
 def test_calibrated_probabilities_have_small_ece():

@@ -13,7 +13,10 @@ def _top_label(y, proba, n_bins):
     """Per-sample confidence, correctness and bin index (float64, bool, intp)."""
     conf = proba.max(axis=1).astype(np.float64)
     correct = proba.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # edges[m] is the float64 quotient m / M (correctly rounded); np.linspace's
+    # edges can fall an ulp below it (M = 7: 5/7), which put a confidence of
+    # exactly 5/7 in the bin above
+    edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
     # bin m holds edges[m] < conf <= edges[m + 1]; conf == 0 goes to the first bin
     idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
     return conf, correct, idx
@@ -46,7 +49,10 @@ def reliability_curve(y, proba, n_bins=15):
     -----
     Bin ``m`` (0-based) holds the samples whose confidence
     :math:`\\hat p_i = \\max_k p_{ik}` satisfies :math:`m/M < \\hat p_i \\le (m+1)/M`
-    (the first bin also holds :math:`\\hat p_i = 0`), the binning of Guo et al.,
+    (the first bin also holds :math:`\\hat p_i = 0`), with :math:`m/M` the
+    float64 quotient, so a confidence of exactly ``k / M`` lies in bin ``k - 1``
+    for every ``M``; float32 and float16 confidences are compared by their
+    exact values. This is the binning of Guo et al.,
     "On Calibration of Modern Neural Networks", ICML 2017, and of netcal's
     ``ECE``. Ties in the arg-max go to the lowest class index.
 
