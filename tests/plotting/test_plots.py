@@ -91,6 +91,20 @@ def test_reliability_diagram_draws_reliability_curve(tmp_path, probs):
     assert_png(ax, tmp_path / "rel.png")
 
 
+def test_reliability_diagram_takes_float16_softmax(probs):
+    """float16 rows sum to 1 only to float16 rounding: validated in their own
+    precision (they were cast to float64 first and held to its tolerance)."""
+    import softmaxkit
+
+    _, y, p = probs
+    p16 = softmaxkit.softmax(np.log(p).astype(np.float16), axis=1)
+    assert np.abs(p16.astype(np.float64).sum(axis=1) - 1).max() > 1e-6
+    ax = plot_reliability_diagram(y, p16, n_bins=10)
+    conf, acc, counts = reliability_curve(y, p16, n_bins=10)
+    np.testing.assert_allclose(ax.get_lines()[1].get_xdata(), conf[counts > 0])
+    plt.close(ax.figure)
+
+
 def test_softmax_temperature_lines_match_scipy(tmp_path):
     z = np.array([2.0, 1.0, -0.5, 0.3])
     T = np.geomspace(0.1, 10, 25)

@@ -210,7 +210,7 @@ def plot_reliability_diagram(y, proba, *, n_bins=15, ax=None, label=None, title=
     >>> ax.get_xlabel()
     'confidence (max predicted probability)'
     """
-    proba = np.asarray(proba, dtype=np.float64)
+    proba = np.asarray(proba)  # validated (in its own precision) by reliability_curve
     y = np.asarray(y)
     conf, acc, counts = (np.asarray(a) for a in _reliability(y, proba, n_bins))
     counts = counts.astype(float)
