@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_choice_param, check_scalar_param
 from ._base import _HOOKS
 
 __all__ = ["Adam"]
@@ -15,16 +16,26 @@ class Adam:
 
     Parameters
     ----------
-    learning_rate : float, default=1e-2
+    learning_rate : float in (0, inf), default=1e-2
         Base step size ``lr0``.
-    beta1, beta2 : float, default=0.9, 0.999
-        Moment decay rates (``beta1 = beta2 = 0`` with ``method="sgd"`` gives SGD).
+    beta1, beta2 : float in [0, 1), default=0.9, 0.999
+        Adam's moment decay rates (1 would divide by ``1 - beta^t = 0``); not used by
+        ``method="sgd"``, but checked all the same.
     eps : float, default=1e-8
-        Added to the root of the second moment.
-    decay : float, default=1e-3
+        Added to the root of the second moment: in (0, inf) for Adam (with 0 a
+        coordinate whose gradients were all 0 gets ``0 / 0``); ``method="sgd"`` does
+        not use it and also accepts 0.
+    decay : float in [0, inf), default=1e-3
         The step at update ``t`` is ``lr0 / sqrt(1 + decay * t)``, so that repeated
         passes converge instead of hovering at a noise level.
     method : {"adam", "sgd"}, default="adam"
+        ``"sgd"`` is plain (decaying-step) gradient descent: ``x -= lr_t * g``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When a parameter is out of its range or of the wrong type (checked here, at
+        construction).
 
     Notes
     -----
@@ -46,12 +57,19 @@ class Adam:
 
     def __init__(self, learning_rate=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, decay=1e-3,
                  method="adam"):
-        self.learning_rate = float(learning_rate)
-        self.beta1 = float(beta1)
-        self.beta2 = float(beta2)
-        self.eps = float(eps)
-        self.decay = float(decay)
-        self.method = method
+        self.method = check_choice_param(method, "method", "Adam", ("adam", "sgd"))
+        self.learning_rate = check_scalar_param(learning_rate, "learning_rate", "Adam",
+                                                low=0, low_open=True, high=np.inf,
+                                                high_open=True)
+        self.beta1 = check_scalar_param(beta1, "beta1", "Adam", low=0, high=1,
+                                        high_open=True)
+        self.beta2 = check_scalar_param(beta2, "beta2", "Adam", low=0, high=1,
+                                        high_open=True)
+        self.eps = check_scalar_param(eps, "eps", "Adam", low=0,
+                                      low_open=self.method == "adam", high=np.inf,
+                                      high_open=True)
+        self.decay = check_scalar_param(decay, "decay", "Adam", low=0, high=np.inf,
+                                        high_open=True)
         self.t = 0
         self.m = None
         self.v = None
@@ -61,6 +79,9 @@ class Adam:
         (shape like ``x``); calls the :func:`on_iteration` hooks."""
         x = np.asarray(x, dtype=np.float64)
         g = np.asarray(g, dtype=np.float64)
+        if g.shape != x.shape:
+            raise ValueError(f"The gradient g passed to Adam.step must have x's shape "
+                             f"{x.shape}; got shape {g.shape}.")
         if self.m is None or self.m.shape != x.shape:
             self.m = np.zeros_like(x)
             self.v = np.zeros_like(x)
