@@ -88,14 +88,18 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         of shape (n,).
     hessp : callable
         ``hessp(x) -> hv`` where ``hv(v)`` returns the Hessian at ``x`` times ``v``
-        (shape (n,)).  It is called right after ``fun_grad`` at the same ``x``, so an
-        implementation may reuse what ``fun_grad`` cached.
+        (shape (n,)).  It is called once per iteration at the current (accepted)
+        iterate ``x``.  After a rejected step that is *not* the last point
+        ``fun_grad`` was called at (that was the rejected trial point), so an
+        implementation that reuses what ``fun_grad`` computed must key its cache on
+        ``x`` (compare the arrays), not assume the last call.
     x0 : array_like of shape (n,)
         Starting point.
     precond : callable or None, default=None
         ``precond(x) -> minv`` where ``minv(r)`` applies the inverse of a symmetric
         positive definite approximation ``M`` of the Hessian; the trust region is
-        measured in the ``M`` norm.
+        measured in the ``M`` norm.  Called like ``hessp`` (at the current iterate,
+        after ``hessp``), with the same caveat for caching.
     tol : float, default=1e-6
         Stop when ``max |g| <= tol * max(1, |f|)``.
     max_iter : int, default=1000
@@ -290,9 +294,12 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     fun_grad : callable
         ``fun_grad(x) -> (f, g)``.
     hess : callable
-        ``hess(x) -> H`` of shape (n, n), the Hessian at ``x`` (called right after
-        ``fun_grad`` at the same ``x``).  ``hessian_from_hessp`` builds one from
-        Hessian-vector products.
+        ``hess(x) -> H`` of shape (n, n), the Hessian at ``x``.  It is called once per
+        iteration at the current iterate, which is always the last point
+        ``fun_grad`` was called at (the line search's last trial is the step it
+        accepts), so an implementation may reuse what that call computed; keying a
+        cache on ``x`` is still the safe choice.  ``hessian_from_hessp`` builds one
+        from Hessian-vector products.
     x0 : array_like of shape (n,)
         Starting point.
     tol : float, default=1e-6
