@@ -30,7 +30,7 @@ def lbfgs(fun_grad, x0, *, tol=1e-6, max_iter=1000, memory=20, verbose=0):
         Stop when ``max |g| <= tol * max(1, |f|)``.
     max_iter : int, default=1000
         Maximum number of iterations (``ConvergenceWarning`` when reached).
-    memory : int, default=20
+    memory : int >= 1, default=20
         Number of correction pairs kept.
     verbose : int, default=0
         Print one line per iteration when positive.
@@ -56,7 +56,10 @@ def lbfgs(fun_grad, x0, *, tol=1e-6, max_iter=1000, memory=20, verbose=0):
     """
     from scipy.optimize import minimize
 
+    from .._validation import check_scalar_param
+
     _check_common(tol, max_iter, "lbfgs")
+    memory = check_scalar_param(memory, "memory", "lbfgs", kind=int, low=1)
     x = _check_x0(x0)
     cache = {}
     n_fev = [0]

@@ -105,9 +105,9 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     max_iter : int, default=1000
         Maximum number of outer (Newton) iterations; a ``ConvergenceWarning`` is
         issued when it is reached.
-    max_cg : int or None, default=None
+    max_cg : int >= 1 or None, default=None
         Maximum number of CG iterations per Newton step (default ``min(n, 250)``).
-    delta0 : float or None, default=None
+    delta0 : float in (0, inf) or None, default=None
         Initial trust-region radius (default: ``sqrt(2 max(|f0|, 1))`` in the ``M``
         norm when a preconditioner is given, else ``||g0||``).
     cg_gtol : float >= 0, default=0.7
@@ -147,11 +147,15 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     _check_common(tol, max_iter, "trust_region_newton_cg")
     from .._validation import check_scalar_param
 
-    check_scalar_param(cg_gtol, "cg_gtol", "trust_region_newton_cg", kind=float, low=0.0)
+    owner = "trust_region_newton_cg"
+    check_scalar_param(cg_gtol, "cg_gtol", owner, kind=float, low=0.0)
     cg_gtol = float(cg_gtol)
+    max_cg = check_scalar_param(max_cg, "max_cg", owner, kind=int, low=1, allow_none=True)
+    delta0 = check_scalar_param(delta0, "delta0", owner, kind=float, low=0, low_open=True,
+                                high=np.inf, high_open=True, allow_none=True)
     x = _check_x0(x0)
     n = x.size
-    max_cg = min(n, 250) if max_cg is None else int(max_cg)
+    max_cg = min(n, 250) if max_cg is None else max_cg
     f, g = fun_grad(x)
     f = float(f)
     g = np.asarray(g, dtype=np.float64)
