@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -171,6 +172,118 @@ def _check_common(tol, max_iter, owner):
     check_scalar_param(max_iter, "max_iter", owner, kind=int, low=0)
 
 
+def _real_array(value, what):
+    """``np.asarray(value)`` after checking that it is real and numeric (TypeError
+    naming ``what`` otherwise)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{what} must be real; got complex dtype {arr.dtype}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be a real number or array; got {type(value).__name__}"
+                        + (f" with dtype {arr.dtype}" if arr.dtype.kind != "O" else "") + ".")
+    return arr
+
+
+def _start(fun_grad, x, owner):
+    """Evaluate ``fun_grad`` at the starting point ``x`` and check what it returns.
+
+    ``f`` must be a real scalar (a 0-d or one-element array is accepted and
+    converted) and ``g`` a real array of ``x``'s shape, both finite: a solver can do
+    nothing from a point where they are not.  Returns ``(fun_grad, f, g)`` with
+    ``f`` a float and ``g`` a float64 array; ``fun_grad`` is wrapped to keep
+    converting when it returned ``f`` as a one-element array of positive dimension
+    (``float()`` refuses those).  Only this first evaluation is checked: later ones
+    cost nothing extra.
+    """
+    out = fun_grad(x)
+    try:
+        f, g = out
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'fun_grad' parameter of {owner} must return a pair (f, g) "
+                        f"(objective, gradient); got {type(out).__name__}"
+                        + (f" of length {len(out)}" if hasattr(out, "__len__") else "")
+                        + ".") from None
+    what = f"The objective f returned by fun_grad of {owner}"
+    wrap = False
+    if isinstance(f, numbers.Real):
+        f = float(f)
+    else:
+        fa = _real_array(f, what)
+        if fa.size != 1:
+            raise ValueError(f"The 'fun_grad' parameter of {owner} must return a scalar "
+                             f"objective f; got an array of shape {fa.shape}.")
+        wrap = fa.ndim > 0
+        f = float(fa.reshape(()))
+    ga = _real_array(g, f"The gradient g returned by fun_grad of {owner}")
+    if ga.shape != x.shape:
+        raise ValueError(f"The 'fun_grad' parameter of {owner} must return a gradient g of "
+                         f"shape {x.shape} (the shape of x); got shape {ga.shape}.")
+    g = np.asarray(ga, dtype=np.float64)
+    if not np.isfinite(f):
+        raise ValueError(f"fun_grad returned a non-finite objective at x0 (f = {f}): "
+                         f"{owner} cannot start there; start where the objective and its "
+                         "gradient are finite.")
+    bad = int(np.count_nonzero(~np.isfinite(g)))
+    if bad:
+        raise ValueError(f"fun_grad returned a non-finite gradient at x0 ({bad} of {g.size} "
+                         f"entries NaN or inf): {owner} cannot start there; start where the "
+                         "objective and its gradient are finite.")
+    if wrap:
+        inner = fun_grad
+
+        def fun_grad(z):
+            fz, gz = inner(z)
+            return float(np.asarray(fz).reshape(())), gz
+
+    return fun_grad, f, g
+
+
+def _check_hess(H, n, owner, name="hess", check=True):
+    """``H`` (what ``hess(x)`` returned) as a float64 (n, n) array, with its type,
+    shape and finiteness checked when ``check`` (ValueError/TypeError naming
+    ``name``); otherwise only converted."""
+    if not check:
+        return np.asarray(H, dtype=np.float64)
+    Ha = _real_array(H, f"The Hessian returned by {name} of {owner}")
+    if Ha.shape != (n, n):
+        raise ValueError(f"The {name!r} parameter of {owner} must return a Hessian of shape "
+                         f"{(n, n)} for x of shape {(n,)}; got shape {Ha.shape}.")
+    Ha = np.asarray(Ha, dtype=np.float64)
+    if not np.all(np.isfinite(Ha)):
+        raise _hess_not_finite(owner, name)
+    return Ha
+
+
+def _hess_not_finite(owner, name="hess"):
+    return ValueError(f"{name} returned a non-finite Hessian (NaN or inf entries) at an "
+                      f"iterate of {owner} where the objective and gradient are finite.")
+
+
+def _first_checked(fn, n, owner, name):
+    """``fn`` (a product callable returned by ``hessp(x)``/``precond(x)``) with its
+    first result checked by ``_check_product``."""
+    done = [False]
+
+    def checked(v):
+        r = fn(v)
+        if not done[0]:
+            r = _check_product(r, n, owner, name)
+            done[0] = True
+        return r
+
+    return checked
+
+
+def _check_product(r, n, owner, name):
+    """The first product returned by a ``hessp``/``precond`` callable: a real array of
+    shape (n,) (ValueError/TypeError naming ``name`` otherwise)."""
+    ra = _real_array(r, f"The product returned by {name} of {owner}")
+    if ra.shape != (n,):
+        raise ValueError(f"The {name!r} parameter of {owner} must return a callable whose "
+                         f"result has shape {(n,)} (the shape of x); got shape {ra.shape}.")
+    return np.asarray(ra, dtype=np.float64)
+
+
 _EPS = np.finfo(np.float64).eps
 
 
@@ -181,7 +294,8 @@ def _backtrack(fun_grad, x, d, f, slope, h=None):
     ``slope`` the predicted decrease per unit step (< 0), and ``h`` an optional
     non-smooth term added to ``fun_grad``'s value.  Near the precision limit
     (``-slope`` within rounding of ``f``) a step that does not increase ``f``
-    beyond rounding is accepted.
+    beyond rounding is accepted.  A trial point where the objective or the gradient
+    is not finite (NaN or inf) is never accepted: the step is halved.
 
     Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
     halvings found no acceptable step, or once the decrease asked of a step falls
@@ -196,8 +310,9 @@ def _backtrack(fun_grad, x, d, f, slope, h=None):
         f_new, g_new = fun_grad(x_new)
         f_new = float(f_new) + (h(x_new) if h is not None else 0.0)
         target = f + 1e-4 * t * slope
-        if np.isfinite(f_new) and ((f_new <= target and (f_new < f or target < f))
-                                   or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1))):
+        if (np.isfinite(f_new) and ((f_new <= target and (f_new < f or target < f))
+                                    or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1)))
+                and np.all(np.isfinite(g_new))):
             return t, x_new, f_new, g_new, n_fev
         if not small and target >= f:
             # the decrease asked of shorter steps is below f's rounding: none can

@@ -6,7 +6,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
+from ._base import (
+    _backtrack,
+    _check_common,
+    _check_hess,
+    _check_x0,
+    _first_checked,
+    _hess_not_finite,
+    _inf_norm,
+    _Monitor,
+    _start,
+)
 
 __all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
 
@@ -84,8 +94,9 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     Parameters
     ----------
     fun_grad : callable
-        ``fun_grad(x) -> (f, g)`` with ``x`` of shape (n,), ``f`` a float and ``g``
-        of shape (n,).
+        ``fun_grad(x) -> (f, g)`` with ``x`` of shape (n,), ``f`` a real scalar and
+        ``g`` of shape (n,).  Both must be finite at ``x0`` (ValueError otherwise); a
+        trial point where either is not finite is rejected like a poor step.
     hessp : callable
         ``hessp(x) -> hv`` where ``hv(v)`` returns the Hessian at ``x`` times ``v``
         (shape (n,)).  It is called once per iteration at the current (accepted)
@@ -123,6 +134,13 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     -------
     OptimizeResult
 
+    Raises
+    ------
+    ValueError
+        When ``fun_grad`` returns a non-scalar objective, a gradient not of shape
+        (n,) or non-finite values at ``x0``; when ``hessp``/``precond`` return a
+        product not of shape (n,) or non-finite products.
+
     Notes
     -----
     With ratio ``rho = (f(x) - f(x + p)) / (-(g.p + p.H.p / 2))`` the step is
@@ -156,15 +174,12 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     x = _check_x0(x0)
     n = x.size
     max_cg = min(n, 250) if max_cg is None else max_cg
-    f, g = fun_grad(x)
-    f = float(f)
-    g = np.asarray(g, dtype=np.float64)
+    fun_grad, f, g = _start(fun_grad, x, owner)
     n_fev, n_hvp = 1, 0
     gnorm = _inf_norm(g)
     mon = _Monitor("trust-region Newton-CG", tol, max_iter, verbose, f, gnorm)
-    if not np.isfinite(f):
-        return mon.result(x, f, False, "the objective is not finite at the start")
-    delta = None if delta0 is None else float(delta0)
+    delta = delta0
+    first = True
     eta = 0.5
     g2_prev = None
     converged = mon.done(f, gnorm)
@@ -172,6 +187,11 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     while not converged and mon.n_iter < max_iter:
         hv_raw = hessp(x)
         minv = _identity if precond is None else precond(x)
+        if first:  # the products' shapes, once
+            hv_raw = _first_checked(hv_raw, n, owner, "hessp")
+            if precond is not None:
+                minv = _first_checked(minv, n, owner, "precond")
+            first = False
         counter = [0]
 
         def hv(v, hv_raw=hv_raw, counter=counter):
@@ -195,6 +215,13 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
                                                     cg_gtol * mon.threshold(f))
         n_hvp += counter[0]
         pred = -(float(g @ p) + 0.5 * float(p @ hp))
+        if not np.isfinite(pred):
+            # g is finite: the products were not (p from precond, hp from hessp)
+            name = ("precond" if precond is not None and not np.all(np.isfinite(p))
+                    else "hessp")
+            raise ValueError(f"{name} returned non-finite values (NaN or inf) at an "
+                             f"iterate of {owner} where the objective and gradient are "
+                             "finite.")
         if not pred > 0.0:
             # no model decrease possible: at the precision limit
             message = "no further decrease is possible (precision limit)"
@@ -204,13 +231,17 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         f_new, g_new = fun_grad(x_new)
         n_fev += 1
         f_new = float(f_new)
+        g_new = np.asarray(g_new, dtype=np.float64)
+        gnorm_new = _inf_norm(g_new)  # NaN when g_new has a NaN
         ared = f - f_new
-        if abs(ared) <= 1e3 * _EPS * max(abs(f), 1.0) and pred <= 1e3 * _EPS * max(abs(f), 1.0):
+        if not (np.isfinite(f_new) and np.isfinite(gnorm_new)):
+            rho = -np.inf  # reject a point where f or g is not finite
+        elif (abs(ared) <= 1e3 * _EPS * max(abs(f), 1.0)
+              and pred <= 1e3 * _EPS * max(abs(f), 1.0)):
             # the decrease is below the rounding level of f: judge by the gradient
-            g_new_arr = np.asarray(g_new, dtype=np.float64)
-            rho = 1.0 if _inf_norm(g_new_arr) < gnorm else 0.0
+            rho = 1.0 if gnorm_new < gnorm else 0.0
         else:
-            rho = ared / pred if np.isfinite(f_new) else -np.inf
+            rho = ared / pred
         if rho < 0.25:
             delta = 0.25 * min(pnorm, delta)
         elif rho > 0.75 and boundary:
@@ -219,8 +250,8 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         if accepted:
             x = x_new
             f = f_new
-            g = np.asarray(g_new, dtype=np.float64)
-            gnorm = _inf_norm(g)
+            g = g_new
+            gnorm = gnorm_new
             g2_prev = g2
         mon.step(f, gnorm, f"cg {n_cg}  rho {rho:.3g}  radius {delta:.3g}"
                  + ("" if accepted else "  (rejected)"))
@@ -272,12 +303,16 @@ def hessian_from_hessp(hv, n):
     return H
 
 
-def _newton_direction(H, g):
+def _newton_direction(H, g, owner="newton_cholesky"):
     """Solve H d = -g by Cholesky, adding a growing ridge when H is not
-    (numerically) positive definite."""
+    (numerically) positive definite.  ValueError (naming ``hess``) when the first
+    attempt fails because H is not finite."""
     scale = max(float(np.max(np.abs(np.diag(H)))) if H.size else 1.0, 1e-300)
     ridge = 0.0
-    for _ in range(30):
+    for attempt in range(30):
+        if attempt == 1 and not np.all(np.isfinite(H)):
+            # checked only once the plain factorisation failed: free otherwise
+            raise _hess_not_finite(owner)
         try:
             c = scipy.linalg.cho_factor(H + ridge * np.eye(H.shape[0]), check_finite=False)
             d = -scipy.linalg.cho_solve(c, g, check_finite=False)
@@ -298,9 +333,9 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     fun_grad : callable
         ``fun_grad(x) -> (f, g)``.
     hess : callable
-        ``hess(x) -> H`` of shape (n, n), the Hessian at ``x``.  It is called once per
-        iteration at the current iterate, which is always the last point
-        ``fun_grad`` was called at (the line search's last trial is the step it
+        ``hess(x) -> H`` of shape (n, n), the Hessian at ``x`` (finite).  It is
+        called once per iteration at the current iterate, which is always the last
+        point ``fun_grad`` was called at (the line search's last trial is the step it
         accepts), so an implementation may reuse what that call computed; keying a
         cache on ``x`` is still the safe choice.  ``hessian_from_hessp`` builds one
         from Hessian-vector products.
@@ -316,6 +351,13 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     Returns
     -------
     OptimizeResult
+
+    Raises
+    ------
+    ValueError
+        When ``fun_grad`` returns a non-scalar objective, a gradient not of shape
+        (n,) or non-finite values at ``x0``, or ``hess`` a matrix not of shape
+        (n, n) or with NaN or inf entries.
 
     Notes
     -----
@@ -334,20 +376,21 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     >>> bool(res.converged), np.round(res.x, 6)
     (True, array([1., 1.]))
     """
-    _check_common(tol, max_iter, "newton_cholesky")
+    owner = "newton_cholesky"
+    _check_common(tol, max_iter, owner)
     x = _check_x0(x0)
-    f, g = fun_grad(x)
-    f = float(f)
-    g = np.asarray(g, dtype=np.float64)
+    fun_grad, f, g = _start(fun_grad, x, owner)
     n_fev, n_hess = 1, 0
     gnorm = _inf_norm(g)
     mon = _Monitor("Newton-Cholesky", tol, max_iter, verbose, f, gnorm)
     converged = mon.done(f, gnorm)
     message = "converged" if converged else "max_iter reached"
     while not converged and mon.n_iter < max_iter:
-        H = np.asarray(hess(x), dtype=np.float64)
+        # checked at the first call; later a non-finite H is caught (for free) when
+        # the plain factorisation fails
+        H = _check_hess(hess(x), x.size, owner, check=n_hess == 0)
         n_hess += 1
-        d = _newton_direction(H, g)
+        d = _newton_direction(H, g, owner)
         slope = float(g @ d)
         if slope >= 0.0:
             d = -g

@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._base import _backtrack, _check_common, _check_x0, _inf_norm, _Monitor
+from ._base import (
+    _backtrack,
+    _check_common,
+    _check_hess,
+    _check_x0,
+    _first_checked,
+    _inf_norm,
+    _Monitor,
+    _real_array,
+    _start,
+)
 
 __all__ = ["proximal_newton", "l1_optimality"]
 
@@ -157,15 +167,19 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
     Parameters
     ----------
     fun_grad : callable
-        ``fun_grad(x) -> (f, g)`` for the smooth part.
+        ``fun_grad(x) -> (f, g)`` for the smooth part: ``f`` a real scalar, ``g`` of
+        shape (n,), both finite at ``x0``.
     x0 : array_like of shape (n,)
         Starting point.
-    l1 : array_like of shape (n,)
-        Non-negative l1 weights (0 for unpenalised coordinates).
+    l1 : float or array_like of shape (n,)
+        Non-negative finite l1 weights (0 for unpenalised coordinates); a scalar
+        applies to every coordinate.
     hess : callable or None
         ``hess(x) -> H`` of shape (n, n) (preferred when n is small).
     hessp : callable or None
         ``hessp(x) -> hv`` with ``hv(v) = H v``; used when ``hess`` is None.
+        ``hess``/``hessp`` are called once per iteration at the current iterate,
+        which is always the last point ``fun_grad`` was called at.
     tol : float, default=1e-6
         Stop when the minimum-norm subgradient satisfies
         ``max |s| <= tol * max(1, |F|)`` (a KKT criterion).
@@ -178,6 +192,14 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
     -------
     OptimizeResult
         ``fun`` is the full objective ``f + sum(l1 |x|)``.
+
+    Raises
+    ------
+    ValueError
+        When ``l1`` has another shape or negative or non-finite entries;
+        ``fun_grad`` returns a non-scalar objective, a gradient not of shape (n,) or
+        non-finite values at ``x0``; ``hess`` returns a matrix not of shape (n, n)
+        or one with NaN or inf entries; ``hessp`` products not of shape (n,).
 
     Notes
     -----
@@ -198,20 +220,28 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
     >>> np.round(res.x, 6)
     array([0.4, 0. ])
     """
-    _check_common(tol, max_iter, "proximal_newton")
+    owner = "proximal_newton"
+    _check_common(tol, max_iter, owner)
     if hess is None and hessp is None:
         raise ValueError("proximal_newton needs hess or hessp.")
     x = _check_x0(x0)
-    l1 = np.broadcast_to(np.asarray(l1, dtype=np.float64), x.shape).copy()
+    l1a = _real_array(l1, "The 'l1' parameter of proximal_newton")
+    if l1a.ndim and l1a.shape != x.shape:
+        raise ValueError(f"The 'l1' parameter of {owner} must be a float or an array of "
+                         f"shape {x.shape} (the shape of x0); got an array of shape "
+                         f"{l1a.shape}.")
+    l1 = np.broadcast_to(np.asarray(l1a, dtype=np.float64), x.shape).copy()
     if np.any(l1 < 0) or not np.all(np.isfinite(l1)):
-        raise ValueError("The l1 weights must be finite and non-negative.")
+        bad = l1[(l1 < 0) | ~np.isfinite(l1)][0]
+        raise ValueError(f"The 'l1' parameter of {owner} must be finite and non-negative "
+                         f"(a float in [0, inf) or an array of them); got an entry "
+                         f"{float(bad)!r}.")
 
     def h(z):
         return float(l1 @ np.abs(z))
 
-    fs, g = fun_grad(x)
-    g = np.asarray(g, dtype=np.float64)
-    F = float(fs) + h(x)
+    fun_grad, fs, g = _start(fun_grad, x, owner)
+    F = fs + h(x)
     n_fev, n_hess = 1, 0
     gnorm = _inf_norm(l1_optimality(x, g, l1))
     mon = _Monitor("proximal Newton", tol, max_iter, verbose, F, gnorm)
@@ -220,11 +250,15 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
     while not converged and mon.n_iter < max_iter:
         inner_tol = max(min(0.1 * gnorm, gnorm * gnorm), 0.1 * mon.threshold(F))
         if hess is not None:
-            H = np.asarray(hess(x), dtype=np.float64)
+            # checked at every call: coordinate descent would turn NaN into 0 silently
+            # (one pass over H; the subproblem makes several, and factorises it)
+            H = _check_hess(hess(x), x.size, owner)
             n_hess += 1
             d = _cd_subproblem(H, g, x, l1, inner_tol)
         else:
             hv0 = hessp(x)
+            if n_hess == 0:  # the products' shape, once
+                hv0 = _first_checked(hv0, x.size, owner, "hessp")
             cnt = [0]
 
             def hv(v, hv0=hv0, cnt=cnt):
@@ -235,6 +269,10 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
             n_hess += cnt[0]
         # h(x + d) - h(x) term by term: accurate even when d is tiny
         delta = float(g @ d) + float(l1 @ (np.abs(x + d) - np.abs(x)))
+        if hess is None and np.isnan(delta):
+            # g, x and l1 are finite: hessp's products were not
+            raise ValueError(f"hessp returned non-finite values (NaN or inf) at an iterate "
+                             f"of {owner} where the objective and gradient are finite.")
         if not delta < 0.0:
             message = "no further decrease is possible (precision limit)"
             mon.step(F, gnorm)
