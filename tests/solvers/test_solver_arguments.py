@@ -8,17 +8,7 @@ import pytest
 
 from softmaxkit.solvers import lbfgs, trust_region_newton_cg
 
-A = np.array([[3.0, 1.0], [1.0, 2.0]])
-B = np.array([1.0, -1.0])
-X_STAR = np.linalg.solve(A, B)
-
-
-def quad(x):
-    return 0.5 * x @ A @ x - B @ x, A @ x - B
-
-
-def hessp_a(x):
-    return lambda v: A @ v
+from .test_solver_input import X_STAR, hessp_a, quad
 
 
 @pytest.mark.parametrize(("kw", "exc", "msg"), [
