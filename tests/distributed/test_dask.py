@@ -306,6 +306,23 @@ def test_fit_soft_targets_equal_in_memory(client, class_weight):
         assert term.weight_sum == pytest.approx(float(s @ (Y @ cw)), rel=1e-12)
 
 
+def test_float16_soft_targets_equal_in_memory(client):
+    """float16 probability rows sum to 1 only to float16 rounding: accepted as in
+    memory (10 float16 eps), and the fit equals the in-memory one."""
+    X, y, s = _data(15)
+    Y16 = _soft(y, 15).astype(np.float16)
+    assert np.abs(Y16.astype(np.float64).sum(axis=1) - 1).max() > 1e-4
+    params = dict(solver="newton-cg", tol=1e-10)
+    ref = SoftmaxRegression(**params).fit(X, Y16, sample_weight=s)
+    Xd, _, sd = _dask(X, y, s)
+    model = SoftmaxRegression(**params).fit(Xd, da.from_array(Y16, chunks=(150, K)),
+                                            sample_weight=sd)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="sums to"):
+        SoftmaxRegression(**params).fit(Xd, da.from_array((Y16 * 1.05).astype(np.float16),
+                                                          chunks=(150, K)))
+
+
 def test_fit_soft_targets_from_dataframe_and_streaming(client):
     """A Dask DataFrame of probability columns, partitions streamed; one-hot soft
     targets give the label fit."""

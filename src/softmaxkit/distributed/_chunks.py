@@ -373,7 +373,15 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         if y.dtype.kind not in "biuf":
             raise ValueError("Soft targets must be a numeric (n_samples, n_classes) array "
                              f"of class probabilities; partition {index} has dtype {y.dtype}.")
+        raw = y
         y = _aligned(np.asarray(y, dtype=dtype))
+        if raw.dtype.kind == "f" and 10.0 * np.finfo(raw.dtype).eps > 1e-4:
+            # float16 rows sum to 1 only to float16 rounding: those within 10 eps of
+            # it are renormalised, as the in-memory estimator accepts them; the
+            # others are left for part_stats to report
+            sums = raw.astype(np.float64).sum(axis=1)
+            ok = np.abs(sums - 1.0) <= 10.0 * float(np.finfo(raw.dtype).eps)
+            y[ok] /= sums[ok].astype(y.dtype)[:, None]
     elif y.ndim != 1:
         raise ValueError(f"y must be 1-D or (n_samples, n_classes); partition {index} has "
                          f"shape {y.shape}.")
@@ -460,7 +468,8 @@ def part_stats(part, index):
 def _soft_stats(Y, w, n, bad_y):
     """``part_stats``' entries for soft targets: the first row that is not a distribution
     (negative, or summing to more than 1e-6 (float64) / 1e-4 (float32) away from
-    1, as the in-memory estimator checks), the column sums ``counts`` and the
+    1, as the in-memory estimator checks; float16 rows within 10 float16 eps were
+    renormalised by ``prepare_part``), the column sums ``counts`` and the
     (K, K) matrix ``second = Y^T diag(w) Y`` (class weights act as ``Y_i . cw``
     per sample, so the weighted class totals are ``cw @ second``)."""
     K = Y.shape[1]
