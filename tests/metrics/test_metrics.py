@@ -276,19 +276,24 @@ def test_float16_rows_that_do_not_sum_to_one_are_refused(func):
     q[0, 0] = 0.1
     with pytest.raises(ValueError, match="row 0 sums to"):
         func([0], q)
-    # the tolerance scales with K: K * eps16 is allowed, a little more is not
-    K = 8
-    for off, ok in [(0.9, True), (1.2, False)]:
-        r = np.zeros((1, K))
-        r[0, 0] = 1 - off * K * float(np.finfo(np.float16).eps)
-        r = r.astype(np.float16)
-        gap = 1 - float(r.astype(np.float64).sum())
-        assert (gap <= K * float(np.finfo(np.float16).eps)) == ok
-        if ok:
-            func([0], r)
-        else:
-            with pytest.raises(ValueError, match="row 0 sums to"):
+    # the float16 tolerance is 10 eps16 whatever K (K eps16 would pass a row summing
+    # to 1.5 at K = 1000)
+    eps16 = float(np.finfo(np.float16).eps)
+    for K in (8, 1000):
+        for off, ok in [(9.0, True), (12.0, False)]:
+            r = np.zeros((1, K))
+            r[0, 0] = 1.0 - off * eps16
+            r = r.astype(np.float16)
+            gap = abs(1 - float(r.astype(np.float64).sum()))
+            assert (gap <= 10 * eps16) == ok
+            if ok:
                 func([0], r)
+            else:
+                with pytest.raises(ValueError, match="row 0 sums to"):
+                    func([0], r)
+    r = (np.full((1, 1000), 1.5 / 1000)).astype(np.float16)
+    with pytest.raises(ValueError, match="row 0 sums to"):
+        func([0], r)
 
 
 @pytest.mark.parametrize("func", ALL_METRICS)
