@@ -18,10 +18,9 @@ from .test_solver_input import X_STAR, hessp_a, quad
     ({"max_cg": -1}, ValueError, "The 'max_cg' parameter of trust_region_newton_cg"),
     ({"max_cg": 2.5}, TypeError, "The 'max_cg' parameter of trust_region_newton_cg"),
     ({"delta0": 0}, ValueError,
-     "The 'delta0' parameter of trust_region_newton_cg must be a float in (0, inf) or None; "
+     "The 'delta0' parameter of trust_region_newton_cg must be a float in (0, inf] or None; "
      "got 0."),
     ({"delta0": -1.0}, ValueError, "The 'delta0' parameter"),
-    ({"delta0": np.inf}, ValueError, "The 'delta0' parameter"),
     ({"delta0": np.nan}, ValueError, "The 'delta0' parameter"),
 ])
 def test_tr_validates_max_cg_and_delta0(kw, exc, msg):
@@ -30,7 +29,8 @@ def test_tr_validates_max_cg_and_delta0(kw, exc, msg):
 
 
 def test_tr_valid_max_cg_and_delta0_work():
-    for kw in ({"max_cg": 1}, {"delta0": 1e-3}, {"max_cg": None, "delta0": None}):
+    for kw in ({"max_cg": 1}, {"delta0": 1e-3}, {"delta0": np.inf},
+               {"max_cg": None, "delta0": None}):
         res = trust_region_newton_cg(quad, hessp_a, np.zeros(2), tol=1e-10, **kw)
         assert res.converged
         np.testing.assert_allclose(res.x, X_STAR, atol=1e-9)

@@ -299,12 +299,13 @@ def _backtrack(fun_grad, x, d, f, slope, h=None):
 
     Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
     halvings found no acceptable step, or once the decrease asked of a step falls
-    below the rounding of ``f`` and the step did not lower ``f`` (``f_new == f``
-    would otherwise pass the test: a float32 fit whose gradient noise exceeds the
-    tolerance took 1000 steps of 1e-12 that way).
+    below the rounding of ``f`` and two steps in a row left ``f`` unchanged to
+    rounding (``f_new == f`` would otherwise pass the test: a float32 fit whose gradient
+    noise exceeds the tolerance took 1000 steps of 1e-12 that way).
     """
     t = 1.0
     small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
+    flat = 0
     for n_fev in range(1, 61):
         x_new = x + t * d
         f_new, g_new = fun_grad(x_new)
@@ -314,9 +315,16 @@ def _backtrack(fun_grad, x, d, f, slope, h=None):
                                     or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1)))
                 and np.all(np.isfinite(g_new))):
             return t, x_new, f_new, g_new, n_fev
-        if not small and target >= f:
-            # the decrease asked of shorter steps is below f's rounding: none can
-            # show one
-            return None, x, f, None, n_fev
+        if (not small and target >= f and np.isfinite(f_new)
+                and 0.0 <= f_new - f <= 1e3 * _EPS * max(abs(f), 1.0)):
+            # f did not move beyond rounding while the decrease asked is below f's
+            # rounding; twice in a row and the steps are too short to show one (an
+            # overshoot, f_new above f by more, or a non-finite trial is halved as
+            # usual; one flat trial can be a symmetric point of a parabola)
+            flat += 1
+            if flat >= 2:
+                return None, x, f, None, n_fev
+        else:
+            flat = 0
         t *= 0.5
     return None, x, f, None, n_fev

@@ -118,7 +118,7 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         issued when it is reached.
     max_cg : int >= 1 or None, default=None
         Maximum number of CG iterations per Newton step (default ``min(n, 250)``).
-    delta0 : float in (0, inf) or None, default=None
+    delta0 : float in (0, inf] or None, default=None
         Initial trust-region radius (default: ``sqrt(2 max(|f0|, 1))`` in the ``M``
         norm when a preconditioner is given, else ``||g0||``).
     cg_gtol : float >= 0, default=0.7
@@ -170,7 +170,7 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     cg_gtol = float(cg_gtol)
     max_cg = check_scalar_param(max_cg, "max_cg", owner, kind=int, low=1, allow_none=True)
     delta0 = check_scalar_param(delta0, "delta0", owner, kind=float, low=0, low_open=True,
-                                high=np.inf, high_open=True, allow_none=True)
+                                allow_none=True)  # inf: no trust region on the first step
     x = _check_x0(x0)
     n = x.size
     max_cg = min(n, 250) if max_cg is None else max_cg
