@@ -61,6 +61,17 @@ def first_missing_label(y):
     return int(bad[0]) if bad.size else None
 
 
+def check_class_weights(w, classes):
+    """Per-class weights ``w`` (shape (K,)) must be finite and non-negative: the
+    estimators' ValueError, in memory and on Dask, naming the first bad class."""
+    w = np.asarray(w, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+    if bad.size:
+        raise ValueError("class_weight must be finite and non-negative; got "
+                         f"{float(w[bad[0]])!r} for class {plain(classes[bad[0]])!r}.")
+    return w
+
+
 def param_error(param, owner, expected, got, exc=ValueError):
     """Build the one standard parameter error.
 

@@ -323,6 +323,18 @@ def test_float16_soft_targets_equal_in_memory(client):
                                                           chunks=(150, K)))
 
 
+@pytest.mark.parametrize("cw, shown", [({0: -1.0}, "-1.0"), ({1: np.nan}, "nan")])
+def test_bad_class_weight_is_the_in_memory_error(client, cw, shown):
+    """Negative or NaN class weights: the in-memory message (was a non-finite Hessian
+    or 'weights sum to 0' deep in the solver)."""
+    X, y, s = _data(16)
+    Xd, yd, _ = _dask(X, y, s)
+    for Xa, ya in ((X, y), (Xd, yd)):
+        with pytest.raises(ValueError, match=f"class_weight must be finite and non-negative; "
+                                             f"got {shown} for class {list(cw)[0]}\\."):
+            SoftmaxRegression(class_weight=cw).fit(Xa, ya)
+
+
 def test_fit_soft_targets_from_dataframe_and_streaming(client):
     """A Dask DataFrame of probability columns, partitions streamed; one-hot soft
     targets give the label fit."""

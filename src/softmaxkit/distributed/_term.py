@@ -62,7 +62,10 @@ def _class_weight_vector(class_weight, classes, counts):
         return np.where(counts > 0, n / (len(classes) * safe), 0.0)
     from sklearn.utils.class_weight import compute_class_weight
 
-    return np.asarray(compute_class_weight(class_weight, classes=classes, y=classes), float)
+    from .._validation import check_class_weights
+
+    w = compute_class_weight(class_weight, classes=classes, y=classes)
+    return check_class_weights(w, classes)  # as in memory: finite, non-negative
 
 
 class DaskDataTerm:

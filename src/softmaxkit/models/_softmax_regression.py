@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
 from .. import _pool
 from .._validation import (
     check_choice_param,
+    check_class_weights,
     check_scalar_param,
     first_missing_label,
     param_error,
@@ -908,11 +909,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 w = Y.shape[0] / (Y.shape[1] * np.maximum(tot, 1e-300))
             else:
                 w = np.array([float(cw.get(c, 1.0)) for c in classes])
-            bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
-            if bad.size:
-                raise ValueError("class_weight must be finite and non-negative; got "
-                                 f"{float(w[bad[0]])!r} for class "
-                                 f"{_plain(classes[bad[0]])!r}.")
+            w = check_class_weights(w, classes)
             per = w[Y] if Y.ndim == 1 else Y.astype(np.float64) @ w
             per = per.astype(X.dtype)
             s = per if s is None else s * per
