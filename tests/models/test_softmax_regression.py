@@ -769,7 +769,9 @@ def test_class_blocks_equal_the_exact_blocks_and_reuse_their_rows(weighted):
     exact = np.einsum("ik,ia,ib->kab", w, Xt, Xt)
     term = mod._LinearSoftmaxTerm(X, y.astype(np.intp), sw, 10, True)
     term.class_blocks(np.zeros(coef.size), len(y))  # a first build elsewhere
+    cached = term._rows[2]
     got = term.class_blocks(coef.ravel(), len(y))
+    assert term._rows[2] is cached  # the rebuild reused the float32 rows
     err = np.linalg.norm(got - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
     assert err.max() < 1e-4
     fresh = mod._LinearSoftmaxTerm(X, y.astype(np.intp), sw, 10, True)
