@@ -571,14 +571,63 @@ def test_labels_that_pandas_would_merge_stay_distinct(tmp_path, capsys):
 
 
 def test_zero_padded_labels_evaluate(tmp_path, capsys):
+    # distinct numbers: integer classes, as the previous release read them
     data = _labelled_csv(tmp_path, "d.csv", ["01", "02", "03"])
     model = tmp_path / "m.skm"
     assert run(capsys, "fit", data, "--target", "label", "--model", model)[0] == 0
-    assert load_model(model).classes_.tolist() == ["01", "02", "03"]
+    assert load_model(model).classes_.tolist() == [1, 2, 3]
     other = _labelled_csv(tmp_path, "e.csv", ["01", "02", "03"], seed=1)
     rc, out, err = run(capsys, "evaluate", model, other, "--target", "label")
     assert rc == 0, err
     assert float(re.search(r"accuracy\s+([\d.]+)", out).group(1)) > 0.9
+
+
+def test_colliding_labels_are_string_classes_matched_by_spelling(tmp_path, capsys):
+    # "1" and "01" are the same number, so the three labels are strings
+    data = _labelled_csv(tmp_path, "d.csv", ["1", "01", "2"])
+    model = tmp_path / "m.skm"
+    assert run(capsys, "fit", data, "--target", "label", "--model", model)[0] == 0
+    assert sorted(load_model(model).classes_.tolist()) == ["01", "1", "2"]
+    # a file holding only "01" and "2" reads as numbers 1, 2; against string
+    # classes they match by their spelling: "01" is class '01', never '1'
+    rows = ["f1,f2,label"] + [line for line in data.read_text().splitlines()[1:]
+                              if line.endswith(",01") or line.endswith(",2")]
+    sub = tmp_path / "sub.csv"
+    sub.write_text("\n".join(rows) + "\n")
+    rc, out, err = run(capsys, "evaluate", model, sub, "--target", "label")
+    assert rc == 0, err
+    assert re.search(r"^\s+01\s+[\d.]+\s+[\d.]+\s+20$", out, flags=re.M)
+    assert re.search(r"^\s+1\s+[\d.]+\s+[\d.]+\s+0$", out, flags=re.M)
+    assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+\s+20$", out, flags=re.M)
+
+
+def test_int_class_model_evaluates_on_integral_float_labels(tmp_path, capsys):
+    # a model of the previous release (int classes 1, 2) on a CSV pandas wrote
+    # from a float column ("1.0", "2.0"); also with ", " separators
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    y = np.where(X[:, 0] > 0, 2, 1)
+    Xf = pd.DataFrame(X, columns=["a", "b"])
+    model = softmaxkit.SoftmaxRegression().fit(Xf, y)
+    assert model.classes_.dtype.kind == "i"
+    p = softmaxkit.io.save_model(model, tmp_path / "old.skm")
+    data = tmp_path / "train.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": y.astype(float)}).to_csv(data, index=False)
+    assert ",2.0\n" in data.read_text()
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("a,b,y\n" + "".join(f"{u!r},{v!r}, {c}\n"
+                                         for (u, v), c in zip(X.tolist(), y.tolist(), strict=True)))
+    want = model.score(Xf, y)
+    for f in (data, spaced):
+        rc, out, err = run(capsys, "evaluate", p, f, "--target", "y")
+        assert rc == 0, err
+        acc = float(re.search(r"accuracy\s+([\d.]+)", out).group(1))
+        assert acc == pytest.approx(want, abs=5e-5)
+    # a label that is not a class is still named
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n0,0,1.0\n0,0,3.0\n")
+    assert_error(capsys, ["evaluate", p, bad, "--target", "y"],
+                 r"label the model was not trained on: 3 \(model classes: 1, 2\)")
 
 
 def test_integer_labels_keep_type_and_numeric_order(tmp_path, capsys):

@@ -38,21 +38,66 @@ def test_csv_integer_labels_and_feature_order(tmp_path):
     assert t.feature_names == ["c", "a"]
 
 
-def test_csv_labels_are_exact_text(tmp_path):
-    # pandas' guessing would merge "1" and "01", turn "1.0" into 1 and "None",
-    # "NA", "null" into missing values; labels are read as the text written
+def test_csv_labels_are_exact_text_when_not_all_distinct_numbers(tmp_path):
+    # pandas' guessing would merge "1" and "01" and turn "None", "NA", "null"
+    # into missing values; such labels stay the (stripped) text written
     p = write(tmp_path, "d.csv",
               "a,y\n1,1\n2,01\n3,1.0\n4,None\n5,NA\n6,null\n7, 1\n8,1\n")
     y = read_table(p, target="y").y
     assert y.dtype.kind == "U"
-    assert y.tolist() == ["1", "01", "1.0", "None", "NA", "null", " 1", "1"]
-    assert len(np.unique(y)) == 7
+    assert y.tolist() == ["1", "01", "1.0", "None", "NA", "null", "1", "1"]
+    assert len(np.unique(y)) == 6
 
 
-def test_csv_float_labels_stay_text(tmp_path):
-    # before, "1.0"/"3.0" came back as int64 1/3: the written label was lost
-    p = write(tmp_path, "d.csv", "a,y\n1,1.0\n2,3.0\n")
-    assert read_table(p, target="y").y.tolist() == ["1.0", "3.0"]
+def test_csv_integral_float_labels_are_int64(tmp_path):
+    # what pandas writes for a float column; the previous release read 1, 3
+    p = write(tmp_path, "d.csv", "a,y\n1,1.0\n2,3.0\n3,1.0\n")
+    y = read_table(p, target="y").y
+    assert y.dtype == np.int64 and y.tolist() == [1, 3, 1]
+
+
+def test_csv_non_integral_float_labels_are_float64(tmp_path):
+    p = write(tmp_path, "d.csv", "a,y\n1,0.5\n2,2\n3,1e3\n")
+    y = read_table(p, target="y").y
+    assert y.dtype == np.float64 and y.tolist() == [0.5, 2.0, 1000.0]
+
+
+def test_csv_comma_space_separated_labels_are_ints(tmp_path):
+    p = write(tmp_path, "d.csv", "a, b, y\n1, 2, 0\n3, 4, 1\n5, 6, 1\n")
+    t = read_table(p, target=" y")
+    assert t.y.dtype == np.int64 and t.y.tolist() == [0, 1, 1]
+    t = read_table(write(tmp_path, "e.csv", "a,y\n1, cat\n2,dog \n3,\tcat\n"), target="y")
+    assert t.y.tolist() == ["cat", "dog", "cat"]
+
+
+@pytest.mark.parametrize("labels, kind", [
+    (["1", "01", "2"], "U"),      # "1" and "01" are both 1: three string classes
+    (["1", "1.0", "2"], "U"),
+    (["-0", "0"], "U"),
+    (["1", "2", "inf"], "U"),     # not finite
+    (["1", "2", "x"], "U"),
+    (["01", "02", "3"], "i"),     # distinct numbers: the previous release's ints
+])
+def test_csv_colliding_or_non_numeric_labels_stay_strings(tmp_path, labels, kind):
+    p = write(tmp_path, "d.csv", "a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels)))
+    y = read_table(p, target="y").y
+    assert y.dtype.kind == kind
+    if kind == "U":
+        assert y.tolist() == labels and len(np.unique(y)) == len(labels)
+    else:
+        assert y.tolist() == [int(v) for v in labels]
+
+
+def test_csv_and_parquet_integral_float_labels_agree(tmp_path):
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 2.0, 2.0, -3.0]})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.parquet")
+    assert "1.0" in (tmp_path / "d.csv").read_text()
+    c = read_table(tmp_path / "d.csv", target="y").y
+    q = read_table(tmp_path / "d.parquet", target="y").y
+    assert c.dtype == q.dtype == np.int64
+    np.testing.assert_array_equal(c, q)
+    assert c.tolist() == [1, 2, 2, -3]
 
 
 @pytest.mark.parametrize("labels", [["10", "9", "-2", "0"], ["7", "7", "123456789012345678"]])
@@ -64,9 +109,14 @@ def test_csv_integer_labels_are_int64_in_numeric_order(tmp_path, labels):
     assert np.unique(y).tolist() == sorted({int(v) for v in labels})
 
 
-def test_csv_integer_labels_outside_int64_stay_text(tmp_path):
+def test_csv_integer_labels_outside_int64_are_float64(tmp_path):
     p = write(tmp_path, "d.csv", "a,y\n1,1\n2,99999999999999999999\n")
-    assert read_table(p, target="y").y.tolist() == ["1", "99999999999999999999"]
+    y = read_table(p, target="y").y
+    assert y.dtype == np.float64 and y.tolist() == [1.0, 1e20]
+    # two spellings that round to the same float are distinct labels
+    p = write(tmp_path, "e.csv", "a,y\n1,99999999999999999999\n2,100000000000000000000\n")
+    assert read_table(p, target="y").y.tolist() == ["99999999999999999999",
+                                                   "100000000000000000000"]
 
 
 def test_csv_text_target_keeps_missing_features_missing(tmp_path):

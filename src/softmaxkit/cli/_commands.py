@@ -106,24 +106,40 @@ def _proba(model, X, temperature):
                    temperature=float(temperature))
 
 
-def _label_indices(y, classes, what):
-    """Map labels ``y`` to indices into ``classes``; error on unseen labels."""
+def _label_indices(y, classes, what, label_text=None):
+    """Map labels ``y`` to indices into ``classes``; error on unseen labels.
+
+    Numeric labels match numeric classes by value (``1.0`` is class ``1``);
+    against string or bool classes a label matches by its spelling, the
+    stripped text read from the CSV when ``label_text`` (``(texts, codes)``
+    from read_table) is given, so ``01`` is class ``'01'``, never ``'1'``.
+    String labels match numeric or bool classes only by the exact spelling of
+    one (``'01'`` is not class 1).  Work per row is vectorised; Python only
+    looks at the distinct labels."""
     classes = np.asarray(classes)
+    kind = classes.dtype.kind
     y = np.asarray(y)
-    if classes.dtype.kind in "US":
-        y = y.astype(str)
-    elif classes.dtype.kind in "iu" and y.dtype.kind == "f":
-        if np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-    elif y.dtype.kind in "US":
-        # text labels (a CSV with some non-integer label) against a model with
-        # numeric or bool classes: only exact spellings match, so '01' is not 1
-        y = np.array([_text_to_class(v, classes.dtype.kind) for v in y.tolist()], dtype=object)
+    if (kind in "US" and y.dtype.kind not in "US") or (kind == "b" and y.dtype.kind in "iuf"):
+        if label_text is not None and len(label_text[1]) == len(y):
+            texts, codes = label_text
+            y = np.asarray(np.asarray(texts, dtype=object).tolist(), dtype=str)[codes]
+        else:
+            y = y.astype(str)
+    elif kind in "iu" and y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    uniq, inv = np.unique(y, return_inverse=True)
+    inv = np.asarray(inv).reshape(-1)
+    keys = uniq.tolist()
+    if y.dtype.kind in "US" and kind not in "US":
+        keys = [_text_to_class(v, kind) for v in keys]
     lookup = {c: i for i, c in enumerate(classes.tolist())}
-    try:
-        idx = np.array([lookup.get(v, -1) for v in y.tolist()], dtype=np.intp)
-    except TypeError:
-        idx = np.full(y.shape, -1, dtype=np.intp)
+    idx_u = np.empty(len(keys), dtype=np.intp)
+    for j, v in enumerate(keys):
+        try:
+            idx_u[j] = lookup.get(v, -1)
+        except TypeError:  # an unhashable label
+            idx_u[j] = -1
+    idx = idx_u[inv] if len(inv) else np.zeros(0, dtype=np.intp)
     if np.any(idx < 0):
         unseen = list(dict.fromkeys(y[idx < 0].tolist()))
         shown = ", ".join(repr(v) for v in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
@@ -135,15 +151,17 @@ def _label_indices(y, classes, what):
 
 
 def _text_to_class(text, kind):
-    """``text`` as a label of a model whose classes have dtype kind ``kind``,
-    when it is the exact spelling of one (else ``text`` itself: unseen)."""
+    """``text`` (a string label: some label of the file is not a number, or
+    two spellings give the same number) as a label of a model whose classes
+    have dtype kind ``kind``, when it is the exact spelling of one (else
+    ``text`` itself: unseen).  Called on distinct labels only."""
     if kind in "iu":
         try:
             v = int(text)
         except ValueError:
             return text
         return v if str(v) == text else text
-    if kind == "f":  # models written before labels were read as text
+    if kind == "f":
         try:
             return float(text)
         except ValueError:
@@ -516,7 +534,8 @@ def cmd_evaluate(args):
     model, meta = _load_classifier(args.model)
     table = _read_for_model(model, meta, args.data, target=args.target)
     classes = np.asarray(model.classes_)
-    idx = _label_indices(table.y, classes, f"target column {args.target!r} of {args.data!r}")
+    idx = _label_indices(table.y, classes, f"target column {args.target!r} of {args.data!r}",
+                         getattr(table, "_label_text", None))
     T = meta.get("temperature")
     Xf = _frame(table.X, _feature_names(model, meta))
     proba = _proba(model, Xf, T)

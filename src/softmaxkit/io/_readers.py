@@ -28,7 +28,7 @@ class Table:
     X : ndarray of shape (n_rows, n_features), float64
         The feature matrix, every value finite.
     y : ndarray of shape (n_rows,) or None
-        Labels (int64 or fixed-width str; from Parquet also float64 or bool),
+        Labels (int64, float64 or fixed-width str; from Parquet also bool),
         None when no target was asked for.
     feature_names : list of str, length n_features
     feature_dtypes : list of str, length n_features
@@ -220,57 +220,98 @@ def _numeric_column(pd, s, name, path):
     return values
 
 
-def _canonical_ints(texts):
-    """int64 labels when every text is the canonical spelling of an integer
-    (``str(int(t)) == t``: no leading zeros, sign ``+``, spaces or ``.0``) that
-    fits in int64; None otherwise."""
-    values = []
-    for t in texts:
-        try:
-            v = int(t)
-        except ValueError:
+def _text_labels_rule(pd, s, where, path):
+    """Labels from the exact text of a CSV column, by the rule in :func:`read_table`.
+
+    Returns ``(y, texts, codes)``: the labels, the distinct stripped label
+    texts and, per row, the index of its text (``texts[codes]`` is the
+    stripped text of every row).  Work per row is vectorised (pandas'
+    hashing); Python only touches the distinct values."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    if np.any(codes < 0):  # not produced for a text column, but be safe
+        i = int(np.flatnonzero(codes < 0)[0])
+        raise DataError(f"{where}, row {i + 1} of {path!r}: missing label.")
+    # strip surrounding whitespace on the distinct texts, then merge ' 1' and '1'
+    stripped = [str(u).strip() for u in np.asarray(uniq, dtype=object).tolist()]
+    codes2, texts = pd.factorize(pd.Series(stripped, dtype=object))
+    codes = codes2[codes]
+    texts = np.asarray(texts, dtype=object)
+    bad = [k for k, t in enumerate(texts.tolist()) if t == ""]
+    if bad:
+        i = int(np.flatnonzero(codes == bad[0])[0])
+        raise DataError(f"{where}, row {i + 1} of {path!r}: missing label.")
+    _refuse_nul(texts, codes, where, path)
+    values = _numeric_texts(pd, texts)
+    if values is not None:
+        return values[codes], texts, codes
+    # exact (stripped) strings; fixed-width unicode without a per-row loop
+    return np.asarray(texts.tolist(), dtype=str)[codes], texts, codes
+
+
+def _numeric_texts(pd, texts):
+    """The distinct label texts as numbers (int64 or float64), or None when
+    one of them is not a finite number or two of them give the same number
+    (``"1"`` and ``"01"``, ``"1"`` and ``"1.0"``: distinct labels)."""
+    num = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    kind = num.dtype.kind
+    if kind == "u":  # above int64's range: compare and store as floats
+        if num.max() < 2**63:
+            num = num.astype(np.int64)
+        else:
+            num = num.astype(np.float64)
+        kind = num.dtype.kind
+    if kind == "i":
+        values = num.to_numpy(dtype=np.int64)  # exact: every text an integer in int64
+    elif kind == "f":
+        values = num.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
             return None
-        if str(v) != t or not -(2**63) <= v < 2**63:
-            return None
-        values.append(v)
-    return np.array(values, dtype=np.int64)
+    else:  # pragma: no cover - to_numeric gives int or float here
+        return None
+    if len(np.unique(values)) != len(values):
+        return None
+    if values.dtype.kind == "f" and np.all(values == np.round(values)) \
+            and np.all(np.abs(values) <= 2**53):
+        values = values.astype(np.int64)
+    return values
+
+
+def _refuse_nul(texts, codes, where, path):
+    # fixed-width unicode drops trailing NULs: 'a\x00' would become 'a'
+    for k, t in enumerate(texts.tolist()):
+        if t.endswith("\x00"):
+            i = int(np.flatnonzero(codes == k)[0])
+            raise DataError(f"{where}, row {i + 1} of {path!r}: the label {t!r} ends with a "
+                            "NUL character, which labels cannot hold.")
 
 
 def _labels(pd, s, name, path, *, text=False):
-    """Labels of column ``s``.  ``text``: ``s`` holds the exact text of a CSV
-    column; integer spellings become int64, anything else stays the same string."""
+    """Labels of column ``s``; ``text``: ``s`` holds the exact text of a CSV
+    column (see :func:`read_table` for the rule).  Returns ``(y, label_text)``
+    where ``label_text`` is ``(texts, codes)`` for a text column, else None."""
     where = f"target column {name!r}"
+    if text:
+        y, texts, codes = _text_labels_rule(pd, s, where, path)
+        return y, (texts, codes)
     missing = np.array(s.isna().to_numpy(), dtype=bool)
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        missing |= np.array([isinstance(v, str) and v == "" for v in s.tolist()], dtype=bool)
+        missing |= s.eq("").fillna(False).to_numpy(dtype=bool)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise DataError(f"{where}, row {i + 1} of {path!r}: missing label.")
-    if text:
-        texts = [str(v) for v in s.tolist()]
-        ints = _canonical_ints(texts)
-        if ints is not None:
-            return ints
-        return _text_labels(texts, where, path)
     if pd.api.types.is_bool_dtype(s):
-        return s.to_numpy(dtype=bool)
+        return s.to_numpy(dtype=bool), None
     if pd.api.types.is_integer_dtype(s):
-        return s.to_numpy(dtype=np.int64)
+        return s.to_numpy(dtype=np.int64), None
     if pd.api.types.is_float_dtype(s):
         v = s.to_numpy(dtype=np.float64)
-        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
-            return v.astype(np.int64)
-        return v
-    return _text_labels([str(v) for v in s.tolist()], where, path)
-
-
-def _text_labels(texts, where, path):
-    # fixed-width unicode drops trailing NULs: 'a\x00' would become 'a'
-    for i, t in enumerate(texts):
-        if t.endswith("\x00"):
-            raise DataError(f"{where}, row {i + 1} of {path!r}: the label {t!r} ends with a "
-                            "NUL character, which labels cannot hold.")
-    return np.array(texts, dtype=str)
+        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) <= 2**53):
+            return v.astype(np.int64), None
+        return v, None
+    codes, uniq = pd.factorize(s.astype(str))
+    texts = np.asarray(uniq, dtype=object)
+    _refuse_nul(texts, codes, where, path)
+    return np.asarray(texts.tolist(), dtype=str)[codes], None
 
 
 def _check_numeric_kinds(pd, df, features, path):
@@ -299,13 +340,18 @@ def read_table(path, *, target=None, features=None, require_target=True):
         with pyarrow through pandas), with a header row.
     target : str, optional
         The label column.  In a CSV file it is read as text, never guessed
-        at: when every label is the canonical spelling of an integer
-        (``str(int(s)) == s``: ``"7"``, ``"-3"``, not ``"07"``, ``"7.0"`` or
-        ``" 7"``) the labels are int64, otherwise they are the exact strings
-        (``"01"`` and ``"1"`` are two classes; ``"NA"``, ``"None"`` and
-        ``"null"`` are labels like any other).  A Parquet column keeps its
-        stored type (integral floats become int64).  An empty label is
-        missing and raises DataError.
+        at by pandas, and surrounding whitespace is stripped (``" 1"`` is
+        ``"1"``); an empty label is missing and raises DataError.  If every
+        label is a finite number and no two distinct texts give the same
+        number, the labels are numbers: int64 when all are integral
+        (``"1.0"``, ``"2.0"`` give 1, 2, as a Parquet float column does;
+        integers beyond +-2**53 only when written as integers), else
+        float64.  Otherwise they are the exact stripped strings: ``"1"``,
+        ``"01"`` and ``"2"`` are three string classes (``"1"`` and
+        ``"01"`` give the same number), ``"1"`` and ``"1.0"`` two, and
+        ``"NA"``, ``"None"`` and ``"null"`` are labels like any other.  A
+        Parquet column keeps its stored type (integral floats become
+        int64).
     features : sequence of str, optional
         Feature columns, in this order.  Default: every column except
         ``target``.
@@ -348,10 +394,11 @@ def read_table(path, *, target=None, features=None, require_target=True):
     df = read_frame(path, text_column=target)
     pd = _import_pandas("CSV")
     columns = list(df.columns)
-    y = None
+    y = label_text = None
     if target is not None:
         if target in columns:
-            y = _labels(pd, df[target], target, path, text=_file_kind(path) == "csv")
+            y, label_text = _labels(pd, df[target], target, path,
+                                    text=_file_kind(path) == "csv")
         elif require_target:
             raise DataError(
                 f"target column {target!r} not found in {path!r}; columns are: "
@@ -377,8 +424,12 @@ def read_table(path, *, target=None, features=None, require_target=True):
     for j, f in enumerate(features):
         X[:, j] = _numeric_column(pd, df[f], f, path)
         dtypes.append(str(df[f].dtype))
-    return Table(X=X, y=y, feature_names=features, feature_dtypes=dtypes, columns=columns,
-                 path=path)
+    table = Table(X=X, y=y, feature_names=features, feature_dtypes=dtypes, columns=columns,
+                  path=path)
+    # the stripped label texts of a CSV (distinct texts, per-row index): the CLI
+    # matches labels to a model's string classes by spelling ('01' is not '1')
+    table._label_text = label_text
+    return table
 
 
 def _show(names, limit=20):
