@@ -119,13 +119,15 @@ def test_reference_class_and_no_intercept(anes):
 
 
 @pytest.mark.parametrize("labels, good, bad", [
-    (None, [1, np.int64(1)], [1.7, True, "1", 1.0]),
+    (None, [1, np.int64(1), 1.0, np.float64(1.0)], [1.7, True, np.True_, "1"]),
+    ([0.0, 1.0, 2.0], [1, np.int64(1), 1.0, np.float32(1.0)], [1.7, True, "1", "1.0"]),
     (["maybe", "no", "yes"], ["no", np.str_("no")], ["maybe-not", "n", b"no"]),
 ])
 def test_reference_class_is_matched_without_conversion(labels, good, bad):
     """A reference class is a value of ``classes_`` of the same kind: it was cast to
     classes_' dtype, so 1.7 or True picked class 1, "2" picked class 2 and
-    "maybe-not" (truncated to <U5) picked "maybe"."""
+    "maybe-not" (truncated to <U5) picked "maybe". Real numbers are one kind: 1
+    and 1.0 both pick class 1 (or 1.0)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
     y = (X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
@@ -348,6 +350,36 @@ def test_quasi_separation_names_the_separated_pairs():
     msgs = _separation_warnings(caught)
     assert len(msgs) == 1
     assert "(classes 'a' and 'c', 'b' and 'c')" in msgs[0]
+
+
+def test_quasi_separation_outside_the_lp_subset_is_found():
+    """x2 = 1 on only 5 samples, all of class 2, and 60 far-out samples predicted
+    better than those 5: the LP's starting subset misses the 5 and cannot be
+    separated, yet the data are (quasi-completely) separated along x2. The check
+    searches the null space of the subset's constraints and finds it (it used to
+    answer "not separated" and report standard errors of ~1e5 silently)."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    x1 = rng.normal(size=n)
+    y = (x1 + rng.normal(size=n) > 0).astype(int)
+    y[rng.random(n) < 0.3] = 2
+    x1[:30], y[:30] = 150.0, 1
+    x1[30:60], y[30:60] = -150.0, 0
+    x2 = np.zeros(n)
+    x2[rng.choice(np.flatnonzero(y == 2), 5, replace=False)] = 1.0
+    X = np.c_[x1, x2]
+    model = SoftmaxRegression(penalty=None, tol=1e-10, max_iter=1000).fit(X, y)
+    s, caught = _summarize_recording(model, X, y)
+    msgs = _separation_warnings(caught)
+    assert len(msgs) == 1
+    assert "(classes 0 and 2, 1 and 2)" in msgs[0] and "for 5 of the 3000 samples" in msgs[0]
+    assert s.bse[:, 2].min() > 1e3                              # what the warning is about
+    # without the 5 samples nothing is separated
+    w = (x2 == 0).astype(float)
+    _, caught = _summarize_recording(
+        SoftmaxRegression(penalty=None, tol=1e-10, max_iter=1000).fit(X[:, :1], y, sample_weight=w),
+        X[:, :1], y, sample_weight=w)
+    assert _separation_warnings(caught) == []
 
 
 def test_zero_weights_can_make_the_data_separated():

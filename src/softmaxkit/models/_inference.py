@@ -55,6 +55,9 @@ _SEP_GATE = np.log(1e-8)
 _SEP_STRICT = 1e-6
 _SEP_FEAS = 1e-7
 _SEP_ROUNDS = 30
+# Relative singular-value cutoff of the null space searched after a subset LP finds no
+# separation (a larger cutoff only searches a larger subspace: safe, slower).
+_SEP_NULL = 1e-8
 # The LP's size (constraints x variables) above which the exact check gives up (about
 # 3 s of HiGHS); then a separated fit is recognised by its information matrix: its
 # smallest eigenvalue relative to the information at equal class probabilities (a
@@ -94,9 +97,13 @@ def _separation(Xd, idx, logP, w, ref):
     the log-likelihood then increases along ``D`` without bound. It is found
     by the linear program of Konis (2007), maximise the sum of the margins
     over ``-1 <= D <= 1`` subject to every margin ``>= 0``, with constraint
-    generation: the LP runs on a subset of samples; a subset that cannot be
-    separated proves the data cannot; a subset's ``D`` is checked on every
-    sample (``O(n K p)``) and the samples it violates join the subset. The
+    generation: the LP runs on a subset of (sample, class) pairs, first those
+    of some samples whose probabilities are not numerically 0 (the overlap);
+    a subset's ``D`` is checked on every sample (``O(n K p)``) and the pairs
+    it violates join the subset. A subset that cannot be separated proves
+    only that a separating ``D`` has zero margins on it, i.e. lies in the null
+    space of its constraints: the search goes on in that subspace (over the
+    pairs it can move), and an empty null space proves the data cannot. The
     check runs only when some fitted probability is numerically 0 (below
     ``1e-8`` times the observed class's), as it must be at a converged fit on
     separated data; the answer is about the data, not about the fit. An LP
@@ -147,10 +154,9 @@ def _separation(Xd, idx, logP, w, ref):
     block[[k for k in range(K) if k != ref]] = np.arange(K - 1)
     q = (K - 1) * p
 
-    def constraints(rows):
-        # one row per (sample i, class k != y_i): +x_i in block y_i, -x_i in block k
-        ii, kk = np.nonzero(np.arange(K)[None, :] != yi[rows, None])
-        ii = rows[ii]
+    def constraints(mask):
+        # one row per (sample i, class k != y_i) in mask: +x_i in block y_i, -x_i in block k
+        ii, kk = np.nonzero(mask)
         c = np.arange(ii.size)
         parts = [(block[yi[ii]], 1.0), (block[kk], -1.0)]
         data, rr, cc = [], [], []
@@ -168,32 +174,73 @@ def _separation(Xd, idx, logP, w, ref):
         E = Xs @ D.T
         M = E[r, yi][:, None] - E
         M[r, yi] = np.nan
-        return np.nanmin(M, axis=1), M
+        return M
 
-    # start from the worst-predicted samples (the overlap that blocks a separation)
-    # plus an even spread of the others
-    order = np.argsort(lp_obs, kind="stable")
+    def pick(cands, size):
+        # the worst-predicted candidate samples (the overlap that blocks a separation)
+        # plus an even spread of the others
+        order = cands[np.argsort(lp_obs[cands], kind="stable")]
+        rest = order[size // 2:]
+        take = np.r_[order[:size // 2],
+                     rest[np.linspace(0, rest.size - 1, size - size // 2).astype(int)]
+                     if rest.size else np.array([], dtype=int)]
+        sel = np.zeros(pos.size, dtype=bool)
+        sel[take] = True
+        return sel
+
+    # Constraint generation over (sample, class) pairs: start from the pairs of some
+    # samples whose fitted probabilities are not numerically 0 (the ones that can bind:
+    # the overlap), plus each such sample's most likely other class; the rest join
+    # when a candidate direction violates them.
     size = min(pos.size, max(200, 4 * q))
-    rest = order[size // 2:]
-    chosen = np.r_[order[:size // 2],
-                   rest[np.linspace(0, rest.size - 1, size - size // 2).astype(int)]
-                   if rest.size else np.array([], dtype=int)]
-    in_lp = np.zeros(pos.size, dtype=bool)
-    in_lp[chosen] = True
+    other = gap.copy()
+    other[r, yi] = -np.inf
+    chosen = pick(np.arange(pos.size), size)
+    in_lp = chosen[:, None] & (gap >= _SEP_GATE)
+    in_lp[r, yi] = False
+    in_lp[r, np.argmax(other, axis=1)] |= chosen
+    basis = None                 # (q, s): the LP's variables are D = basis @ z; None: D = z
     for _ in range(_SEP_ROUNDS):
-        if np.count_nonzero(in_lp) * (K - 1) * q > _SEP_LP_BUDGET:
+        width = q if basis is None else basis.shape[1]
+        if np.count_nonzero(in_lp) * width > _SEP_LP_BUDGET:
             return undecided
-        A = constraints(np.flatnonzero(in_lp))
+        A = constraints(in_lp)
+        if basis is not None:
+            A = A @ basis
         res = linprog(-np.asarray(A.sum(axis=0)).ravel(), A_ub=-A, b_ub=np.zeros(A.shape[0]),
                       bounds=(-1, 1), method="highs")
         if res.status != 0:
             return undecided
         if -res.fun <= _SEP_STRICT:
-            return None                      # a subset that cannot be separated
-        lo, M = margins(res.x)
-        violated = (lo < -_SEP_FEAS) & ~in_lp
-        if not violated.any():
-            if np.any(lo[in_lp] < -10 * _SEP_FEAS):
+            # The subset cannot be separated, so a direction that separates the data has
+            # zero margins on the subset (it is feasible there): it lies in the null space
+            # of the subset's constraints. Quasi-complete separation can hide there (a
+            # feature that is 0 on every subset sample); look in that subspace, among the
+            # pairs whose margins it can change. An empty null space proves "no".
+            Ad = A.toarray() if sparse.issparse(A) else np.asarray(A)
+            # the SVD of R (A = QR) has A's singular values and right vectors; cheaper than
+            # scipy's null_space, which builds the full (m, m) U
+            R = linalg.qr(Ad, mode="r")[0][:Ad.shape[1]]
+            _, sv, vh = linalg.svd(R, full_matrices=True)
+            rank = int(np.count_nonzero(sv > _SEP_NULL * sv.max())) if sv.size else 0
+            N = vh[rank:].T
+            if N.shape[1] == 0:
+                return None
+            basis = N if basis is None else basis @ N
+            # largest margin change of each pair per unit coordinate of the subspace
+            reach = np.zeros((pos.size, K))
+            for j in range(basis.shape[1]):
+                reach = np.maximum(reach, np.nan_to_num(np.abs(margins(basis[:, j]))))
+            live = reach > _SEP_FEAS
+            if not live.any():
+                return None
+            in_lp = pick(np.flatnonzero(live.any(axis=1)), size)[:, None] & live
+            continue
+        M = margins(res.x if basis is None else basis @ res.x)
+        lo = np.nanmin(M, axis=1)
+        bad = (M < -_SEP_FEAS) & ~in_lp
+        if not bad.any():
+            if np.any(M[in_lp] < -10 * _SEP_FEAS):
                 return undecided             # the LP's own constraints do not hold
             strict = np.nan_to_num(M, nan=0.0) > _SEP_STRICT
             if not strict.any():
@@ -204,9 +251,9 @@ def _separation(Xd, idx, logP, w, ref):
             ab = np.sort(np.column_stack([yi[ii], kk]), axis=1)
             pairs = [(int(a), int(b)) for a, b in np.unique(ab, axis=0)]
             return "separated", out, pairs
-        worst = np.flatnonzero(violated)
+        worst = np.flatnonzero(bad.any(axis=1))
         worst = worst[np.argsort(lo[worst], kind="stable")[:size]]
-        in_lp[worst] = True
+        in_lp[worst] |= bad[worst]
     return undecided
 
 
@@ -755,18 +802,17 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
 
 
 def _same_label(classes, value):
-    """Indices of the classes equal to ``value`` as the same kind of label: no
-    conversion (``1.7`` or ``True`` is not class ``1``, ``'2'`` not class ``2``,
-    and ``'maybe-not'`` is not truncated to a class ``'maybe'``)."""
+    """Indices of the classes equal to ``value`` as the same kind of label: real
+    numbers (not bool) compare by value (``1`` is class ``1.0`` and ``1.0`` is class
+    ``1``); otherwise no conversion (``1.7`` or ``True`` is not class ``1``, ``'1'``
+    not class ``1``, and ``'maybe-not'`` is not truncated to a class ``'maybe'``)."""
     value = _plain(value)
 
     def kind(v):
-        if isinstance(v, bool):
+        if isinstance(v, (bool, np.bool_)):
             return "bool"
-        if isinstance(v, numbers.Integral):
-            return "int"
         if isinstance(v, numbers.Real):
-            return "int" if float(v).is_integer() and not isinstance(v, float) else "float"
+            return "real"
         return type(v)
 
     want = kind(value)
