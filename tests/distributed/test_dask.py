@@ -335,6 +335,17 @@ def test_bad_class_weight_is_the_in_memory_error(client, cw, shown):
             SoftmaxRegression(class_weight=cw).fit(Xa, ya)
 
 
+@pytest.mark.parametrize("labels", [[1, "a", "b"], [1, "1", "a"]])
+def test_labels_mixing_strings_and_numbers_are_refused(client, labels):
+    """As in memory (they were turned into strings: 1 and '1' merged into one class)."""
+    X, y, s = _data(17)
+    y_mixed = np.array(labels, dtype=object)[y % 3]
+    for ya in (y_mixed, da.from_array(y_mixed, chunks=100)):
+        Xa = X if isinstance(ya, np.ndarray) else da.from_array(X, chunks=(100, X.shape[1]))
+        with pytest.raises(ValueError, match="y mixes strings and other labels"):
+            SoftmaxRegression().fit(Xa, ya)
+
+
 def test_fit_soft_targets_from_dataframe_and_streaming(client):
     """A Dask DataFrame of probability columns, partitions streamed; one-hot soft
     targets give the label fit."""
