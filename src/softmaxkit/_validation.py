@@ -61,6 +61,21 @@ def first_missing_label(y):
     return int(bad[0]) if bad.size else None
 
 
+def check_label_kinds(y, where=""):
+    """Refuse 1-D labels ``y`` that mix strings and other values (``'a'`` and ``1``):
+    NumPy would turn ``1`` into ``'1'`` and merge it with a ``'1'`` label.  ``where``
+    (e.g. ``" in partition 2"``) goes into the ValueError."""
+    if y.dtype.kind != "O":
+        return
+    types = set(map(type, y))  # C-speed, unlike a loop of isinstance
+    if any(issubclass(t, str) for t in types) and not all(issubclass(t, str) for t in types):
+        first = next(v for v in y if isinstance(v, str))
+        other = next(v for v in y if not isinstance(v, str))
+        raise ValueError(f"y mixes strings and other labels (e.g. {plain(first)!r} and "
+                         f"{plain(other)!r}){where}; labels must be all strings or all "
+                         "numbers.")
+
+
 def check_class_weights(w, classes):
     """Per-class weights ``w`` (shape (K,)) must be finite and non-negative: the
     estimators' ValueError, in memory and on Dask, naming the first bad class."""

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import first_missing_label, plain
+from .._validation import check_label_kinds, first_missing_label
 from ..losses._linear import _is_sparse
 
 __all__ = []
@@ -386,16 +386,8 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         raise ValueError(f"y must be 1-D or (n_samples, n_classes); partition {index} has "
                          f"shape {y.shape}.")
     if y.dtype.kind == "O":
-        types = set(map(type, y))
-        if (any(issubclass(t, str) for t in types)
-                and not all(issubclass(t, str) for t in types)
-                and first_missing_label(y) is None):  # a missing label is reported first
-            # as in memory: np.asarray would turn 1 into '1' and merge it with '1'
-            first = next(v for v in y if isinstance(v, str))
-            other = next(v for v in y if not isinstance(v, str))
-            raise ValueError(f"y mixes strings and other labels (e.g. {plain(first)!r} and "
-                             f"{plain(other)!r}) in partition {index}; labels must be all "
-                             "strings or all numbers.")
+        if first_missing_label(y) is None:  # a missing label is reported first
+            check_label_kinds(y, f" in partition {index}")
         y = np.asarray(y.tolist())
     if y.shape[0] != X.shape[0]:
         raise ValueError(

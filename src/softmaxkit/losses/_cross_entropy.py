@@ -27,7 +27,8 @@ from .._validation import (
     check_temperature,
     param_error,
 )
-from ..special._softmax import _plain, _softmax_impl
+from .._validation import plain as _plain
+from ..special._softmax import _softmax_impl
 
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp", "one_hot"]
 

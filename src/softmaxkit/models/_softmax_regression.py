@@ -25,6 +25,7 @@ from .. import _pool
 from .._validation import (
     check_choice_param,
     check_class_weights,
+    check_label_kinds,
     check_scalar_param,
     first_missing_label,
     param_error,
@@ -854,15 +855,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if missing is not None:
             raise ValueError(f"y has a missing label (NaN, None or NA) at index {missing}; "
                              "drop or fill it before fitting.")
-        if y1.dtype.kind == "O":
-            types = set(map(type, y1))  # C-speed, unlike a loop of isinstance
-            if any(issubclass(t, str) for t in types) and not all(
-                    issubclass(t, str) for t in types):
-                first = next(v for v in y1 if isinstance(v, str))
-                other = next(v for v in y1 if not isinstance(v, str))
-                raise ValueError("y mixes strings and other labels (e.g. "
-                                 f"{_plain(first)!r} and {_plain(other)!r}); labels must "
-                                 "be all strings or all numbers.")
+        check_label_kinds(y1)
         check_classification_targets(y1)
         given = classes is not None
         if reset:

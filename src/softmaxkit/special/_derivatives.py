@@ -19,7 +19,8 @@ import numbers
 import numpy as np
 
 from .._validation import as_float_array, broadcast_where, normalize_axes
-from ._softmax import _plain, _softmax_impl
+from .._validation import plain as _plain
+from ._softmax import _softmax_impl
 
 __all__ = ["softmax_jacobian", "softmax_vjp", "softmax_jvp", "log_softmax_vjp"]
 
