@@ -270,10 +270,15 @@ def _numeric_texts(pd, texts):
         return None
     if len(np.unique(values)) != len(values):
         return None
-    if values.dtype.kind == "f" and np.all(values == np.round(values)) \
-            and np.all(np.abs(values) <= 2**53):
-        values = values.astype(np.int64)
-    return values
+    return _integral_to_int(values) if values.dtype.kind == "f" else values
+
+
+def _integral_to_int(v):
+    """Finite float labels as int64 when all are integers within +-2**53 (the
+    previous release's rule, and Parquet's), else ``v`` itself."""
+    if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) <= 2**53):
+        return v.astype(np.int64)
+    return v
 
 
 def _refuse_nul(texts, codes, where, path):
@@ -304,10 +309,7 @@ def _labels(pd, s, name, path, *, text=False):
     if pd.api.types.is_integer_dtype(s):
         return s.to_numpy(dtype=np.int64), None
     if pd.api.types.is_float_dtype(s):
-        v = s.to_numpy(dtype=np.float64)
-        if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) <= 2**53):
-            return v.astype(np.int64), None
-        return v, None
+        return _integral_to_int(s.to_numpy(dtype=np.float64)), None
     codes, uniq = pd.factorize(s.astype(str))
     texts = np.asarray(uniq, dtype=object)
     _refuse_nul(texts, codes, where, path)
