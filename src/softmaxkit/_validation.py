@@ -87,6 +87,18 @@ def check_class_weights(w, classes):
     return w
 
 
+def soft_target_tol(dtype, stored=None):
+    """``|sum(row) - 1|`` a row of soft targets may have, for a fit in ``dtype``
+    (1e-6 for float64, 1e-4 for float32) of probabilities stored in the float
+    dtype ``stored``: at least ``10 eps`` of ``stored``, as a row rounded to
+    float16 sums to 1 only within about ``0.3 eps16``.  The estimators' one rule, in
+    memory and on Dask (the metrics' checks allow more: ``metrics._row_sum_tol``)."""
+    tol = 1e-6 if np.dtype(dtype) == np.float64 else 1e-4
+    if stored is not None and np.dtype(stored).kind == "f":
+        tol = max(tol, 10.0 * float(np.finfo(stored).eps))
+    return tol
+
+
 def param_error(param, owner, expected, got, exc=ValueError):
     """Build the one standard parameter error.
 

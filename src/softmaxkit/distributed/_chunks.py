@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_label_kinds, first_missing_label
+from .._validation import check_label_kinds, first_missing_label, soft_target_tol
 from ..losses._linear import _is_sparse
 
 __all__ = []
@@ -375,12 +375,13 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
                              f"of class probabilities; partition {index} has dtype {y.dtype}.")
         raw = y
         y = _aligned(np.asarray(y, dtype=dtype))
-        if raw.dtype.kind == "f" and 10.0 * np.finfo(raw.dtype).eps > 1e-4:
-            # float16 rows sum to 1 only to float16 rounding: those within 10 eps of
-            # it are renormalised, as the in-memory estimator accepts them; the
-            # others are left for part_stats to report
+        tol = soft_target_tol(dtype, raw.dtype)
+        if tol > soft_target_tol(dtype):
+            # float16 rows sum to 1 only to float16 rounding: those within its
+            # tolerance are renormalised, as the in-memory estimator accepts them;
+            # the others are left for part_stats to report
             sums = raw.astype(np.float64).sum(axis=1)
-            ok = np.abs(sums - 1.0) <= 10.0 * float(np.finfo(raw.dtype).eps)
+            ok = np.abs(sums - 1.0) <= tol
             y[ok] /= sums[ok].astype(y.dtype)[:, None]
     elif y.ndim != 1:
         raise ValueError(f"y must be 1-D or (n_samples, n_classes); partition {index} has "
@@ -479,7 +480,7 @@ def _soft_stats(Y, w, n, bad_y):
     if bad_y is None and n:
         Y64 = Y.astype(np.float64)
         sums = Y64.sum(axis=1)
-        tol = 1e-6 if Y.dtype == np.float64 else 1e-4
+        tol = soft_target_tol(Y.dtype)
         neg = np.flatnonzero((Y64 < 0).any(axis=1))
         off = np.flatnonzero(np.abs(sums - 1.0) > tol)
         if neg.size and (not off.size or neg[0] <= off[0]):

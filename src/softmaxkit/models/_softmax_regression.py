@@ -29,6 +29,7 @@ from .._validation import (
     check_scalar_param,
     first_missing_label,
     param_error,
+    soft_target_tol,
 )
 from .._validation import plain as _plain
 from ..losses._linear import LinearSoftmaxLoss, _is_sparse, _row_blocks, _xt_dot
@@ -833,10 +834,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 raise ValueError("Soft targets must be probability distributions: "
                                  "finite and non-negative.")
             sums = Y.astype(np.float64).sum(axis=1)
-            tol = 1e-6 if dtype == np.float64 else 1e-4
-            if y_arr.dtype.kind == "f":
-                # rows stored in a coarser float (float16) sum to 1 only to its rounding
-                tol = max(tol, 10.0 * float(np.finfo(y_arr.dtype).eps))
+            # rows stored in a coarser float (float16) sum to 1 only to its rounding
+            tol = soft_target_tol(dtype, y_arr.dtype)
             bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
             if bad.size:
                 raise ValueError("Soft targets must be probability distributions: row "
