@@ -23,12 +23,19 @@ The rule (this docstring is the one place it is written down)
 
 A kernel applies when ``name`` is known, ``x`` is float32 or float64 (other
 dtypes were converted by the caller; float16 is computed in float32 there),
-and ``x.ndim >= 1`` (``== 2`` for cross_entropy).  Threads are no
+and ``x.ndim >= 1`` (``== 2`` for cross_entropy), and, for float64, rows (the
+last axis) of at most ``MAX_ROW64`` (2**22) entries: the float64 kernels add
+their exponentials in an int64 fixed-point accumulator
+(``_kernels._softmax.split_sum_term``) that overflows past 2**23 terms near the
+maximum, so longer rows take the reference (it adds in the extended type).
+Threads are no
 condition: the kernels are safe to call from many threads at once and in
 forked children (see ``softmaxkit._kernels``).  Contiguity does not matter for the
 choice: a non-C-contiguous ``x`` is copied to a C-contiguous one by the
 kernel wrapper (one copy is far cheaper than the reference's temporaries).
-Any other value of ``SOFTMAXKIT_BACKEND`` raises ValueError.
+Any other value of ``SOFTMAXKIT_BACKEND`` raises ValueError from every call that
+asks for a kernel (the primitives and losses check it even where no kernel
+applies, such as masked or other-axis calls).
 
 Numba is imported on the first call that wants a kernel, never at ``import
 softmaxkit``; the kernels are compiled on first use with ``cache=True`` (a
@@ -42,9 +49,10 @@ import os
 
 import numpy as np
 
-__all__ = ["kernel", "backend", "AUTO_MIN_SIZE"]
+__all__ = ["kernel", "backend", "AUTO_MIN_SIZE", "MAX_ROW64"]
 
 AUTO_MIN_SIZE = 32768
+MAX_ROW64 = 1 << 22
 _BACKENDS = ("auto", "numpy", "numba")
 _NAMES = ("softmax", "log_softmax", "logsumexp", "cross_entropy")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -84,6 +92,8 @@ def kernel(name, x):
     dt = getattr(x, "dtype", None)
     ndim = getattr(x, "ndim", 0)
     if dt not in _FLOATS or ndim < 1 or (name == "cross_entropy" and ndim != 2):
+        return None
+    if dt == np.float64 and x.shape[-1] > MAX_ROW64:
         return None
     if mode == "auto" and x.size < AUTO_MIN_SIZE:
         return None

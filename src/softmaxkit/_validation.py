@@ -125,10 +125,14 @@ def as_float_array(x, name="x"):
     if kind == "c":
         raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}.")
     if kind == "f":
-        if arr.dtype == np.float16:
+        # by size, not dtype equality: a big-endian '>f4' is float32 too (converted to
+        # the native byte order)
+        size = arr.dtype.itemsize
+        if size == 2:
             return arr.astype(np.float32), np.dtype(np.float16)
-        if arr.dtype in (np.float32, np.float64):
-            return arr, arr.dtype
+        if size in (4, 8):
+            native = np.dtype(np.float32 if size == 4 else np.float64)
+            return arr.astype(native, copy=False), native
         # longdouble: compute in float64
         return arr.astype(np.float64), np.dtype(np.float64)
     if kind in "biu":
@@ -142,7 +146,10 @@ def check_temperature(temperature, owner):
         raise param_error(
             "temperature", owner, "a float in (0, inf)", temperature, exc=TypeError
         )
-    t = float(temperature)
+    try:
+        t = float(temperature)
+    except OverflowError:  # an int beyond float64
+        t = np.inf
     if not (np.isfinite(t) and t > 0):
         raise param_error("temperature", owner, "a float in (0, inf)", temperature)
     return t
@@ -161,7 +168,11 @@ def normalize_axes(axis, ndim, owner="softmax"):
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, numbers.Integral):
             raise TypeError(f"axis of {owner} must be an int or a tuple of ints; got {axis!r}.")
-    return tuple(sorted(np.lib.array_utils.normalize_axis_tuple(axes, ndim)))
+    out = np.lib.array_utils.normalize_axis_tuple(axes, ndim, allow_duplicate=True)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis of {owner} names an axis twice; got {axis!r} for an "
+                         f"array of {ndim} dimensions.")
+    return tuple(sorted(out))
 
 
 def broadcast_where(where, shape, owner="softmax"):

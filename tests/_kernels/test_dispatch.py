@@ -50,6 +50,29 @@ def test_kernel_not_applicable(monkeypatch):
     assert callable(_dispatch.kernel("softmax", np.zeros((2, 3, 4), dtype=np.float32)))
 
 
+@pytest.mark.parametrize("backend", ["auto", "numba"])
+def test_float64_rows_past_the_fixed_point_range_take_the_reference(monkeypatch, backend):
+    """The float64 kernels add exp(x - max) in an int64 fixed-point accumulator that
+    overflowed past 2**23 near-maximal terms: a row of 8.4 million entries close to
+    its maximum gave logsumexp NaN and softmax rows summing to -1.16.  Rows longer
+    than MAX_ROW64 go to the reference; float32 (no fixed point) keeps the kernel."""
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", backend)
+    K = 2 * _dispatch.MAX_ROW64 + 1  # > 2**23
+    assert _dispatch.kernel("logsumexp", np.zeros((1, K))) is None
+    assert _dispatch.kernel("cross_entropy", np.zeros((1, K))) is None
+    assert callable(_dispatch.kernel("softmax", np.zeros((1, K), dtype=np.float32)))
+    assert callable(_dispatch.kernel("softmax", np.zeros((8, _dispatch.MAX_ROW64 // 8))))
+    x = np.zeros((2, K))
+    x[:, 0] = 1e-9
+    lse = smk.logsumexp(x)
+    exact = np.log(K - 1 + np.exp(1e-9))
+    np.testing.assert_allclose(lse, exact, rtol=4e-16)
+    p = smk.softmax(x[:1])
+    assert p.min() >= 0 and abs(p.sum() - 1) < 1e-12
+    ce = smk.cross_entropy(x[:1], np.array([1]), reduction="none")
+    np.testing.assert_allclose(ce, exact, rtol=4e-16)
+
+
 def test_missing_numba(monkeypatch):
     monkeypatch.setattr(_dispatch, "_kernels_module", False)
     monkeypatch.setenv("SOFTMAXKIT_BACKEND", "auto")
@@ -110,3 +133,16 @@ def test_kernels_in_forked_child(monkeypatch):
     p.join(timeout=60)
     assert p.exitcode == 0
     assert q.get(timeout=5) == pytest.approx(64.0)
+
+
+def test_unknown_backend_is_refused_where_no_kernel_applies(monkeypatch):
+    """Masked, other-axis and ``b=`` calls never ask for a kernel; a mistyped
+    SOFTMAXKIT_BACKEND was silently ignored there."""
+    monkeypatch.setenv("SOFTMAXKIT_BACKEND", "numbaa")
+    x = np.zeros((3, 4))
+    calls = [lambda: smk.softmax(x, where=x == 0), lambda: smk.log_softmax(x, axis=0),
+             lambda: smk.logsumexp(x, b=x + 1),
+             lambda: smk.cross_entropy(x, np.zeros(3, dtype=int), where=x == 0)]
+    for call in calls:
+        with pytest.raises(ValueError, match="SOFTMAXKIT_BACKEND must be one of"):
+            call()

@@ -78,7 +78,8 @@ def _ol_split_sum_term(e):
     The sums of the exponentials (each in [0, 1]) are reductions that LLVM
     may reorder (the ``reassoc`` flag, needed to vectorise them).  For
     float64, the fixed-point parts add up exactly in any order (integers;
-    fewer than 2**23 terms per row cannot overflow) and the remainders carry
+    fewer than 2**23 terms per row cannot overflow: ``_dispatch.kernel`` sends
+    longer float64 rows to the reference) and the remainders carry
     at most ``n * 2**-40`` of the total, so the reordered sum is within
     about half an ulp of the exact one (the reference sums in the x87
     extended type for the same reason).  No floating-point identity can

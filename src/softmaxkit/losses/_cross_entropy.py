@@ -389,8 +389,9 @@ def _cross_entropy(args, need_grad):
     p = _validate(*args)
     z = p["z"]
     core_args = (z, p["target"], p["weight"], p["ignore_index"], p["eps"], need_grad)
-    fast = _dispatch.kernel("cross_entropy", z) if p["mask"] is None else None
-    if fast is not None:
+    # (a masked call needs no kernel but still refuses an unknown SOFTMAXKIT_BACKEND)
+    fast = _dispatch.kernel("cross_entropy", z) if p["mask"] is None else _dispatch.backend()
+    if callable(fast):
         loss, wsum, grad = fast(*core_args)
     else:
         loss, wsum, grad = _ce_core(*core_args, p["mask"])
