@@ -236,3 +236,44 @@ def test_fit_estimator_on_softmax_regression_matches_sklearn():
     assert (expected_calibration_error(y_test, ts.predict_proba(X_test))
             < expected_calibration_error(y_test, p_raw))
     np.testing.assert_array_equal(ts.predict(X_test), model.predict(X_test))
+
+
+def _mixed_logits(seed=0, n=200, K=3):
+    # the review's reproducer: a third of the rows carry no information about y
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, K))
+    y = z.argmax(1)
+    z[::3] = rng.normal(size=z[::3].shape)
+    return z, y
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-165, 1e-20, 1e20, 1e165, 1e300])
+def test_extreme_bounds_and_logit_scales(scale):
+    # softmax(z / T) depends on z / T only: scaling the logits and the bounds by the same
+    # factor scales the fitted temperature by it, at any magnitude (the bisection's
+    # sqrt(lo * hi) under/overflowed: ZeroDivisionError, T = 0; z**2 overflowed)
+    z, y = _mixed_logits()
+    ref = TemperatureScaler().fit(z, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ts = TemperatureScaler(bounds=(1e-2 * scale, 1e2 * scale)).fit(z * scale, y)
+    assert ts.temperature_ == pytest.approx(ref.temperature_ * scale, rel=1e-9)
+    assert ts.nll_ == pytest.approx(ref.nll_, rel=1e-9)
+    assert ts.n_iter_ >= 1
+
+
+def test_widest_bounds():
+    # any 0 < low < high < inf is allowed: the whole positive float range included
+    z, y = _mixed_logits(seed=1)
+    ref = TemperatureScaler().fit(z, y)
+    tiny, huge = np.finfo(float).smallest_subnormal, np.finfo(float).max
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ts = TemperatureScaler(bounds=(tiny, huge)).fit(z, y)
+        assert ts.temperature_ == pytest.approx(ref.temperature_, rel=1e-9)
+        # separable data: the optimum is T -> 0, clipped to the (subnormal) low bound
+        zs = np.eye(3)[np.arange(30) % 3] * 5.0
+        with pytest.warns(UserWarning, match="outside bounds"):
+            sep = TemperatureScaler(bounds=(tiny, huge)).fit(zs, np.arange(30) % 3)
+    assert sep.temperature_ == tiny
+    np.testing.assert_array_equal(sep.predict_proba(zs[:3]), np.eye(3))

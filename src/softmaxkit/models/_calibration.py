@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
@@ -56,63 +57,87 @@ def _as_logits(logits, name="logits", n_classes=None):
     return z
 
 
-def _nll_derivatives(beta, zc, zy, w):
-    """First and second derivative in beta = 1/T of sum_i w_i NLL_i(beta).
+def _nll_derivatives(gamma, zc, zy, w):
+    """First and second derivative in gamma of sum_i w_i NLL_i(gamma).
 
-    NLL_i(beta) = logsumexp(beta z_i) - beta z_{i, y_i};
-    d/dbeta = E_p[z_i] - z_{i, y_i};  d2/dbeta2 = Var_p(z_i) >= 0, with
-    p = softmax(beta z_i).  ``zc`` holds row-centred logits (same derivatives).
+    NLL_i(gamma) = logsumexp(gamma z_i) - gamma z_{i, y_i};
+    d/dgamma = E_p[z_i] - z_{i, y_i};  d2/dgamma2 = Var_p(z_i) >= 0, with
+    p = softmax(gamma z_i).  ``zc`` holds row-shifted logits (same derivatives).
     """
-    p = softmax(beta * zc)
+    p = softmax(gamma * zc)
     ez = np.sum(p * zc, axis=1)
     var = np.sum(p * (zc - ez[:, None]) ** 2, axis=1)
     return float(w @ (ez - zy)), float(w @ var)
 
 
-def _solve_inverse_temperature(z, y, w, beta_lo, beta_hi, max_iter=200):
-    """Minimise the (convex in beta) NLL over [beta_lo, beta_hi] exactly.
+# log of the largest inverse temperature (in units of the largest |logit|) searched:
+# e^690 ~ 1e300.  Beyond it every softmax of logits scaled to [-2, 0] is one-hot in
+# float64, so the NLL no longer changes; a larger gamma would overflow.
+_LOG_GAMMA_MAX = 690.0
 
-    Safeguarded Newton (rtsafe) on the monotone derivative g(beta): every
-    iterate keeps a bracket [lo, hi] with g(lo) < 0 < g(hi); a Newton step
-    that leaves the bracket is replaced by a bisection in log-space.
-    Returns ``(beta, n_iter, at_bound)``.
+
+def _solve_temperature(z, y, w, lo, hi, max_iter=200):
+    """Minimise the NLL over ``T`` in ``[lo, hi]`` exactly, for any ``0 < lo < hi < inf``.
+
+    The logits are divided by their largest magnitude ``a`` (and shifted by the
+    row maxima) so that every entry lies in ``[-2, 0]``, and the NLL, convex in
+    ``gamma = a / T``, is minimised over ``gamma``: safeguarded Newton (rtsafe)
+    on the monotone derivative g(gamma), every iterate keeping a bracket with
+    ``g(low end) < 0 < g(high end)``; a Newton step that leaves the bracket is
+    replaced by a bisection in log-space (the midpoint of ``log gamma``, which
+    neither under- nor overflows, whatever the bounds and the logits' scale).
+    Returns ``(T, n_iter, at_bound)``.
     """
-    zc = z - z.mean(axis=1, keepdims=True)
-    zy = zc[np.arange(zc.shape[0]), y]
+    eps = np.finfo(np.float64).eps
+    a = float(np.max(np.abs(z)))
+    zc = z / a if a > 0 else z
+    zc = zc - zc.max(axis=1, keepdims=True)       # exact zeros for constant rows
     if not np.any(zc):
         # every row constant: the NLL does not depend on T
-        return float(np.clip(1.0, beta_lo, beta_hi)), 0, False
-    g_lo, _ = _nll_derivatives(beta_lo, zc, zy, w)
+        return float(np.clip(1.0, lo, hi)), 0, False
+    zy = zc[np.arange(zc.shape[0]), y]
+    log_a = math.log(a)
+    u_lo, u_hi = log_a - math.log(hi), min(log_a - math.log(lo), _LOG_GAMMA_MAX)
+    g_lo, _ = _nll_derivatives(math.exp(u_lo), zc, zy, w)
     if g_lo >= 0:
-        return beta_lo, 1, True
-    g_hi, _ = _nll_derivatives(beta_hi, zc, zy, w)
+        return hi, 1, True
+    g_hi, _ = _nll_derivatives(math.exp(u_hi), zc, zy, w)
     if g_hi <= 0:
-        return beta_hi, 2, True
-    lo, hi = beta_lo, beta_hi
-    beta = float(np.clip(1.0, lo, hi))
-    if beta in (lo, hi):
-        beta = np.sqrt(lo * hi)
+        return lo, 2, True
+
+    def temperature(gamma):
+        # a / gamma, within the bounds (a / 0 is the limit T = inf)
+        return min(max(a / gamma, lo), hi) if gamma > 0 else hi
+
+    gam_lo, gam_hi = math.exp(u_lo), math.exp(u_hi)
+    t0 = float(np.clip(1.0, lo, hi))
+    u = log_a - math.log(t0)
+    if t0 in (lo, hi) or not u_lo < u < u_hi:
+        u = 0.5 * (u_lo + u_hi)
+    gamma = math.exp(u)
     for it in range(1, max_iter + 1):
-        g, h = _nll_derivatives(beta, zc, zy, w)
+        g, h = _nll_derivatives(gamma, zc, zy, w)
         if g == 0:
-            return beta, it, False
+            return temperature(gamma), it, False
         if g < 0:
-            lo = beta
+            u_lo, gam_lo = u, gamma
         else:
-            hi = beta
-        newton = beta - g / h if h > 0 else np.nan
-        if np.isfinite(newton) and abs(newton - beta) <= 8 * np.finfo(float).eps * beta:
-            return float(np.clip(newton, lo, hi)), it, False
-        if np.isfinite(newton) and lo < newton < hi:
-            step = newton - beta
-            beta = newton
+            u_hi, gam_hi = u, gamma
+        newton = gamma - g / h if h > 0 else math.nan
+        if math.isfinite(newton) and abs(newton - gamma) <= 8 * eps * gamma:
+            return temperature(min(max(newton, gam_lo), gam_hi)), it, False
+        if math.isfinite(newton) and gam_lo < newton < gam_hi:
+            step = newton - gamma
+            gamma, u = newton, math.log(newton)
         else:
-            new = np.sqrt(lo * hi)
-            step = new - beta
-            beta = new
-        if abs(step) <= 4 * np.finfo(float).eps * beta or hi - lo <= 4 * np.finfo(float).eps * hi:
-            return beta, it, False
-    return beta, max_iter, False  # pragma: no cover - quadratic convergence within a few steps
+            new_u = 0.5 * (u_lo + u_hi)
+            new = math.exp(new_u)
+            step = new - gamma
+            gamma, u = new, new_u
+        if (abs(step) <= 4 * eps * gamma
+                or u_hi - u_lo <= 4 * eps * max(1.0, abs(u_lo), abs(u_hi))):
+            return temperature(gamma), it, False
+    return temperature(gamma), max_iter, False  # pragma: no cover - converges in a few steps
 
 
 class TemperatureScaler(BaseEstimator):
@@ -156,8 +181,12 @@ class TemperatureScaler(BaseEstimator):
     (\\mathrm{E}_{p_i}[z_i] - z_{iy_i})` and :math:`\\mathrm{NLL}''(\\beta) =
     \\sum_i w_i \\mathrm{Var}_{p_i}(z_i) \\ge 0`. The derivative is monotone, so
     safeguarded Newton on a bracket converges to the unique minimiser to
-    machine precision in a handful of steps; no grid. Dividing every row by
-    the same ``T`` never changes the arg-max, so accuracy is unchanged.
+    machine precision in a handful of steps; no grid. The search runs on the
+    logits divided by their largest magnitude, with bisections in log-space,
+    so any bounds ``0 < low < high < inf`` and logits of any finite magnitude
+    work (scaling the logits and the bounds by one factor scales ``T`` by it).
+    Dividing every row by the same ``T`` never changes the arg-max, so
+    accuracy is unchanged.
     scikit-learn's ``CalibratedClassifierCV(method="temperature")`` fits the
     same model, with ``beta_`` (its inverse temperature) equal to ``1 / T`` for
     three or more classes and to ``1 / (2 T)`` for two (it scales the binary
@@ -225,17 +254,15 @@ class TemperatureScaler(BaseEstimator):
                     f"sample_weight of {_OWNER} must be finite, non-negative and not all zero."
                 )
             w = w / w.sum()
-        beta, n_iter, at_bound = _solve_inverse_temperature(
-            z.astype(np.float64), y, w, 1.0 / hi, 1.0 / lo
-        )
+        T, n_iter, at_bound = _solve_temperature(z.astype(np.float64), y, w, lo, hi)
         if at_bound:
             warnings.warn(
                 f"The optimal temperature lies outside bounds={self.bounds!r}; using "
-                f"T={1.0 / beta!r}. Widen the bounds if this is not intended.",
+                f"T={T!r}. Widen the bounds if this is not intended.",
                 UserWarning,
                 stacklevel=3,
             )
-        self.temperature_ = float(1.0 / beta)
+        self.temperature_ = float(T)
         self.n_classes_ = int(K)
         self.n_iter_ = int(n_iter)
         z64 = z.astype(np.float64)
