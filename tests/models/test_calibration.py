@@ -277,3 +277,21 @@ def test_widest_bounds():
             sep = TemperatureScaler(bounds=(tiny, huge)).fit(zs, np.arange(30) % 3)
     assert sep.temperature_ == tiny
     np.testing.assert_array_equal(sep.predict_proba(zs[:3]), np.eye(3))
+
+
+def test_fit_estimator_labels_of_another_type():
+    # labels mixing strings and numbers cannot be ordered: a clear ValueError as in
+    # summarize, not NumPy's "'<' not supported between instances of 'int' and 'str'"
+    from softmaxkit import SoftmaxRegression
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = SoftmaxRegression().fit(X, y)
+    mixed = np.array(["a" if v else 0 for v in y], dtype=object)
+    with pytest.raises(ValueError, match=r"y_val of TemperatureScaler holds labels of another "
+                                         r"type than the model's classes_ \[0, 1\]"):
+        TemperatureScaler().fit_estimator(model, X, mixed)
+    with pytest.raises(ValueError, match=r"y_val of TemperatureScaler holds the label 'a' "
+                                         r"\(position 0\).*classes_ \[0, 1\]"):
+        TemperatureScaler().fit_estimator(model, X[:2], ["a", "b"])

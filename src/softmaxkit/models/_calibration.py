@@ -14,6 +14,7 @@ from .._validation import as_float_array, param_error
 from ..losses import cross_entropy
 from ..metrics._checks import check_labels
 from ..special import log_softmax, softmax
+from ._inference import _labels_to_index
 
 __all__ = ["TemperatureScaler"]
 
@@ -304,17 +305,7 @@ class TemperatureScaler(BaseEstimator):
         yv = np.asarray(y_val)
         if yv.ndim != 1:
             raise ValueError(f"y_val of {_OWNER} must be 1-D; got shape {yv.shape}.")
-        order = np.argsort(classes, kind="stable")
-        pos = np.clip(np.searchsorted(classes[order], yv), 0, len(classes) - 1)
-        idx = order[pos]
-        unseen = classes[idx] != yv
-        if np.any(unseen):
-            i = int(np.flatnonzero(unseen)[0])
-            bad = yv[i].item() if isinstance(yv[i], np.generic) else yv[i]
-            raise ValueError(
-                f"y_val of {_OWNER} holds the label {bad!r} (position {i}), which is not "
-                f"one of the model's classes_ {classes.tolist()!r}."
-            )
+        idx = _labels_to_index(classes, yv, "y_val", _OWNER)
         logits = model.decision_function(X_val)
         self._fit(logits, idx, sample_weight)
         if self.n_classes_ != len(classes):

@@ -826,13 +826,19 @@ def _same_label(classes, value):
     return np.array(out, dtype=int)
 
 
-def _labels_to_index(classes, y, name):
+def _labels_to_index(classes, y, name, owner="summarize"):
+    """Indices into the model's ``classes`` (an ndarray) of the 1-D labels ``y``.
+
+    A label that is not a class, or labels that cannot be compared with the
+    classes (strings mixed with numbers), raise a ValueError naming ``name`` of
+    ``owner`` (e.g. "y_val of TemperatureScaler") and the classes.
+    """
     order = np.argsort(classes, kind="stable")
     try:
         pos = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
     except TypeError:
         raise ValueError(
-            f"{name} of summarize holds labels of another type than the model's classes_ "
+            f"{name} of {owner} holds labels of another type than the model's classes_ "
             f"{classes.tolist()!r}."
         ) from None
     idx = order[pos]
@@ -840,7 +846,7 @@ def _labels_to_index(classes, y, name):
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name} of summarize holds the label {_py(y[i])!r} (position {i}), which is not "
+            f"{name} of {owner} holds the label {_py(y[i])!r} (position {i}), which is not "
             f"one of the model's classes_ {classes.tolist()!r}."
         )
     return idx
