@@ -172,6 +172,11 @@ def test_linear_ce_sum_with_sample_weights_dense_and_sparse(backend):
     (dict(weight=np.ones(3)), ValueError, "weight"),
     (dict(X=np.zeros((3, 2), dtype=complex)), TypeError, "real"),
     (dict(target=np.array(["a", "b", "c"])), TypeError, "target of linear_cross_entropy"),
+    # sparse X: not a 0-d object array's "real numeric array" message
+    (dict(X=sp.csr_matrix(np.zeros((3, 2)))), TypeError, "must be a dense array; got a "
+     "scipy.sparse csr_matrix.  For sparse X, LinearSoftmaxLoss"),
+    (dict(return_grad="no"), TypeError, "The 'return_grad' parameter of linear_cross_entropy "
+     "must be a bool"),
 ])
 def test_validation_messages(kwargs, exc, match):
     args = dict(X=np.zeros((3, 2)), W=np.zeros((4, 2)), target=np.array([0, 1, 3]))
@@ -794,3 +799,15 @@ def test_zero_features_linear_ce_sum(X, kc):
     np.testing.assert_allclose(loss, np.sum(sw * ref), rtol=1e-13)
     assert dW.shape == (3, 0)
     np.testing.assert_allclose(db, (sw[:, None] * G).sum(axis=0), rtol=1e-13)
+
+
+def test_empty_batch_of_labels_given_as_a_list():
+    """``[]`` is a float64 array to NumPy; cross_entropy took it as no labels,
+    linear_cross_entropy refused it as probabilities of the wrong shape."""
+    W = np.ones((4, 6))
+    for red, want in (("mean", 0.0), ("sum", 0.0)):
+        assert smk.linear_cross_entropy(np.zeros((0, 6)), W, [], reduction=red) == want
+    loss, (dX, dW, db) = smk.linear_cross_entropy(np.zeros((0, 6)), W, [], reduction="none",
+                                                  return_grad=True)
+    assert loss.shape == (0,) and dX.shape == (0, 6) and np.all(dW == 0) and db is None
+

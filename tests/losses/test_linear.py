@@ -275,6 +275,60 @@ def test_bad_input():
         lin.loss(coef, X[0], Y)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_complex_or_text_X_is_refused_not_cast(sparse):
+    """Complex X lost its imaginary part (a ComplexWarning and the loss of the real
+    part) and text X was parsed; both are TypeErrors, as in cross_entropy."""
+    X, Y, s, coef = _problem(8)
+    lin = LinearSoftmaxLoss(4)
+    Xc = X + 1j * X
+    with pytest.raises(TypeError, match="X of LinearSoftmaxLoss must be real"):
+        lin.loss(coef, sp.csr_matrix(Xc) if sparse else Xc, Y)
+    if not sparse:
+        with pytest.raises(TypeError, match="X of LinearSoftmaxLoss"):
+            lin.loss(coef, X.astype(str), Y)
+
+
+def test_float16_X_is_computed_in_float32():
+    X, Y, s, coef = _problem(8)
+    lin = LinearSoftmaxLoss(4)
+    f16, g16 = lin.loss_gradient(coef, X.astype(np.float16), Y)
+    f32, g32 = lin.loss_gradient(coef, X.astype(np.float16).astype(np.float32), Y)
+    assert g16.dtype == np.float32
+    assert f16 == f32 and np.array_equal(g16, g32)
+
+
+def test_non_finite_sample_weight_and_wrong_size_v_are_clear_errors():
+    X, Y, s, coef = _problem(8)
+    lin = LinearSoftmaxLoss(4)
+    for bad in (np.nan, np.inf):
+        w = np.ones(len(Y))
+        w[2] = bad
+        with pytest.raises(ValueError, match="sample_weight of LinearSoftmaxLoss must be "
+                                             "finite; got .* at index 2"):
+            lin.loss(coef, X, Y, w)
+    with pytest.raises(ValueError, match=f"v must have {coef.size} entries"):
+        lin.hessp(coef, X, Y, None, np.zeros(coef.size - 1))
+    _, _, hv = lin.gradient_hessp(coef, X, Y)
+    with pytest.raises(ValueError, match=f"v must have {coef.size} entries"):
+        hv(np.zeros(coef.size + 1))
+
+
+def test_soft_targets_use_the_estimators_row_sum_rule():
+    """Rows within 1e-6 of 1 (float64) pass, rows 5e-6 off no longer do (the old
+    allclose(atol=1e-5) took them); float32 rows get 1e-4."""
+    X, Y, s, coef = _problem(8)
+    lin = LinearSoftmaxLoss(4)
+    P = np.full((len(Y), 4), 0.25)
+    P[0] *= 1 + 5e-6
+    with pytest.raises(ValueError, match="summing to 1"):
+        lin.loss(coef, X, P)
+    lin.loss(coef, X.astype(np.float32), P.astype(np.float32))
+    P[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        lin.loss(coef, X, P)
+
+
 # ----------------------------------------------------------- blocked (large n * K) path
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("soft", [False, True])

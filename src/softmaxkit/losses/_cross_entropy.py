@@ -26,6 +26,7 @@ from .._validation import (
     check_scalar_param,
     check_temperature,
     param_error,
+    soft_target_tol,
 )
 from .._validation import plain as _plain
 from ..special._softmax import _softmax_impl
@@ -33,9 +34,6 @@ from ..special._softmax import _softmax_impl
 __all__ = ["cross_entropy", "cross_entropy_and_grad", "cross_entropy_hvp", "one_hot"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-# |sum(p) - 1| allowed for probability targets (float16 targets: their spacing near 1)
-_PROB_TOL = 1e-6
-_PROB_TOL_F16 = 1e-3
 
 
 class _Got(str):
@@ -231,9 +229,18 @@ def _check_labels(t, K, ignore_index, owner):
     return np.where(ignored, -1, t).astype(np.intp), -1
 
 
-def _check_probabilities(t, ax, dtype, owner):
-    """Validate float probabilities (logits' shape); return them in ``dtype``."""
-    tol = _PROB_TOL_F16 if t.dtype == np.float16 else _PROB_TOL
+def _prob_tol(dtype):
+    """``|sum(p) - 1|`` allowed for probability targets stored in ``dtype``: the
+    estimators' rule (``_validation.soft_target_tol``): 1e-6 for float64, 1e-4 for
+    float32 (a float32 softmax over 50,257 classes sums to 1 within 8.5e-6), 10 eps
+    for float16."""
+    return soft_target_tol(np.float64 if dtype == np.float64 else np.float32, dtype)
+
+
+def _check_probabilities(t, ax, dtype, owner, where=None):
+    """Validate float probabilities (logits' shape); return them in ``dtype``.  Rows
+    that ``where`` masks entirely (padding, left out of the loss) need not sum to 1."""
+    tol = _prob_tol(t.dtype)
     pw = t.astype(dtype, copy=False)
     finite = np.isfinite(pw)
     if not finite.all():
@@ -251,6 +258,8 @@ def _check_probabilities(t, ax, dtype, owner):
         )
     sums = np.sum(pw, axis=ax, dtype=np.float64)
     off = np.abs(sums - 1.0) > tol
+    if where is not None:
+        off &= np.any(where, axis=ax)
     if off.any():
         pos = _first_position(off)
         raise ValueError(
@@ -299,7 +308,7 @@ def _validate(logits, target, axis, weight, ignore_index, label_smoothing, where
                 f"ignore_index of {owner} applies to class labels only; target holds "
                 f"probabilities (as in PyTorch, which also refuses it)."
             )
-        pw = _check_probabilities(t, ax, zw.dtype, owner)
+        pw = _check_probabilities(t, ax, zw.dtype, owner, wb)
         y2 = np.ascontiguousarray(np.moveaxis(pw, ax, -1).reshape(-1, K))
         ign = None
     else:
@@ -440,7 +449,9 @@ def cross_entropy(logits, target, *, axis=-1, weight=None, ignore_index=None,
         Either integer class labels of logits' shape without the class axis,
         each in ``[0, K)`` or equal to ``ignore_index``; or float
         probabilities of logits' shape, non-negative and summing to 1 along
-        ``axis`` (within 1e-6; 1e-3 for float16 targets).  The dtype decides:
+        ``axis`` (within 1e-6 for float64 targets, 1e-4 for float32, 10 eps =
+        9.8e-3 for float16; rows that ``where`` masks entirely are not
+        checked for their sum).  The dtype decides:
         integers are labels, floats are probabilities.
     axis : int, default -1
         The class axis (``axis=1`` is PyTorch's layout ``(N, C, d1, ...)``).

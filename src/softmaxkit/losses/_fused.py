@@ -31,7 +31,7 @@ import threading
 import numpy as np
 
 from .. import _dispatch
-from .._validation import as_float_array, check_choice_param, check_scalar_param
+from .._validation import as_float_array, check_choice_param, check_scalar_param, param_error
 from ._cross_entropy import (
     _REDUCTIONS,
     _ce_rows,
@@ -708,6 +708,11 @@ def _class_pass(X, W, b, target, weight, ignore_index, eps, row_scale, grad_scal
 
 
 def _check_2d(a, name):
+    if hasattr(a, "tocsr") and hasattr(a, "nnz"):
+        raise TypeError(f"{name} of {_OWNER} must be a dense array; got a scipy.sparse "
+                        f"{type(a).__name__}.  For sparse X, LinearSoftmaxLoss gives the loss, "
+                        "its gradient in (W, b) and Hessian products without densifying X; "
+                        "or pass X.toarray().")
     aw, out_dtype = as_float_array(a, name)
     if aw.ndim != 2:
         raise ValueError(f"{name} of {_OWNER} must be a 2-D array; got shape {aw.shape}.")
@@ -848,8 +853,12 @@ def linear_cross_entropy(X, W, target, *, bias=None, weight=None, ignore_index=N
     class_chunk_size = check_scalar_param(class_chunk_size, "class_chunk_size", _OWNER,
                                           kind=int, low=1, allow_none=True)
     w = _check_weight(weight, K, dt, _OWNER)
+    if not isinstance(return_grad, (bool, np.bool_)):
+        raise param_error("return_grad", _OWNER, "a bool", return_grad, exc=TypeError)
 
     t = np.asarray(target)
+    if t.dtype.kind == "f" and t.size == 0 and t.shape == (N,):
+        t = t.astype(np.intp)  # an empty list of labels (``[]`` is float64 to NumPy)
     if t.dtype.kind in "iu":
         if t.shape != (N,):
             raise ValueError(

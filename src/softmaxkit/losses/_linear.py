@@ -290,8 +290,13 @@ class LinearSoftmaxLoss:
     probabilities) the gradient is ``dW = (s * (P - Y))^T X``, ``db = sum_i s_i
     (P_i - Y_i)``.  The Hessian applied to ``V = (V_W, v_b)`` is, with
     ``U = X V_W^T + v_b``, ``R_i = s_i P_i * (U_i - <P_i, U_i>)``:
-    ``HV_W = R^T X``, ``Hv_b = sum_i R_i``.  X may be a dense array (float32 or
-    float64: float32 data is computed in float32) or a SciPy CSR/CSC matrix.
+    ``HV_W = R^T X``, ``Hv_b = sum_i R_i``.  X may be a dense array or a SciPy
+    sparse matrix (CSR/CSC used as they are, other formats converted to CSR):
+    float32 data is computed in float32, float16 in float32, integers and bool
+    in float64; complex or non-numeric X raises TypeError.  X is not scanned for
+    NaN or inf (a scan would cost a pass over X per call; the estimators check
+    once): such entries give a non-finite loss, as non-finite logits do in
+    :func:`cross_entropy`.  ``sample_weight`` must be finite.
 
     Memory: when the logits would exceed 64 MiB (``n * K * itemsize``), every
     method works on blocks of rows with at most 64 MiB of logits each (the
@@ -331,15 +336,18 @@ class LinearSoftmaxLoss:
 
     # ----------------------------------------------------------------- checks
     def _check(self, coef, X, Y, sample_weight):
+        from .._validation import as_float_array
+
+        owner = "LinearSoftmaxLoss"
         if _is_sparse(X):
             if X.format not in ("csr", "csc"):
                 X = X.tocsr()
-            if X.dtype not in (np.float32, np.float64):
-                X = X.astype(np.float64)
+            # the dtype rule of the dense case (complex, object: TypeError)
+            data, _ = as_float_array(X.data[:0], f"X of {owner}")
+            if X.dtype != data.dtype:
+                X = X.astype(data.dtype)
         else:
-            X = np.asarray(X)
-            if X.dtype not in (np.float32, np.float64):
-                X = X.astype(np.float64)
+            X, _ = as_float_array(X, f"X of {owner}")
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D; got shape {X.shape}.")
         n, d = X.shape
@@ -358,9 +366,15 @@ class LinearSoftmaxLoss:
                 raise ValueError(f"labels must lie in [0, {K}).")
             Y = Y.astype(np.intp, copy=False)
         elif Y.ndim == 2 and Y.shape == (n, K):
+            from .._validation import soft_target_tol
+
+            stored = Y.dtype
             Y = np.ascontiguousarray(Y, dtype=X.dtype)
-            if np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1.0, atol=1e-5):
-                raise ValueError("probability targets must be non-negative rows summing to 1.")
+            tol = soft_target_tol(X.dtype, stored if stored.kind == "f" else None)
+            if (not np.all(np.isfinite(Y)) or np.any(Y < 0)
+                    or np.any(np.abs(Y.sum(axis=1, dtype=np.float64) - 1.0) > tol)):
+                raise ValueError("probability targets must be finite, non-negative rows "
+                                 f"summing to 1 (within {tol:g}).")
         else:
             raise ValueError(f"Y must have shape ({n},) or ({n}, {K}); got {Y.shape}.")
         s = None
@@ -368,7 +382,17 @@ class LinearSoftmaxLoss:
             s = np.asarray(sample_weight, dtype=X.dtype)
             if s.shape != (n,):
                 raise ValueError(f"sample_weight must have shape ({n},); got {s.shape}.")
+            bad = np.flatnonzero(~np.isfinite(s))
+            if bad.size:
+                raise ValueError(f"sample_weight of {owner} must be finite; got "
+                                 f"{float(s[bad[0]])!r} at index {bad[0]}.")
         return coef, X, Y, s
+
+    def _check_v(self, v, coef):
+        v = np.asarray(v, dtype=np.float64).ravel()
+        if v.size != coef.size:
+            raise ValueError(f"v must have {coef.size} entries, like coef; got {v.size}.")
+        return v
 
     # -------------------------------------------------------------- internals
     def _split(self, coef, d, dtype):
@@ -611,7 +635,8 @@ class LinearSoftmaxLoss:
         Returns
         -------
         loss : float
-        grad : ndarray of shape like ``coef``, X's dtype
+        grad : ndarray of shape like ``coef``, X's working dtype (float32 for float16
+            X, float64 for integer X)
         """
         coef, X, Y, s = self._check(coef, X, Y, sample_weight)
         value, grad, _ = self._loss_grad_state(coef, X, Y, s)
@@ -624,7 +649,7 @@ class LinearSoftmaxLoss:
         products at one point.
         """
         coef, X, Y, s = self._check(coef, X, Y, sample_weight)
-        return self._hvp(self._state_at(coef, X, Y, s), X, v)
+        return self._hvp(self._state_at(coef, X, Y, s), X, self._check_v(v, coef))
 
     def gradient_hessp(self, coef, X, Y, sample_weight=None):
         """Return ``(loss, grad, hessp_fn)``; ``hessp_fn(v)`` multiplies by the Hessian
@@ -633,6 +658,6 @@ class LinearSoftmaxLoss:
         value, grad, state = self._loss_grad_state(coef, X, Y, s)
 
         def hessp_fn(v):
-            return self._hvp(state, X, v)
+            return self._hvp(state, X, self._check_v(v, coef))
 
         return value, grad, hessp_fn
