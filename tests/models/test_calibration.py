@@ -295,3 +295,37 @@ def test_fit_estimator_labels_of_another_type():
     with pytest.raises(ValueError, match=r"y_val of TemperatureScaler holds the label 'a' "
                                          r"\(position 0\).*classes_ \[0, 1\]"):
         TemperatureScaler().fit_estimator(model, X[:2], ["a", "b"])
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Float32", "Int64"])
+def test_pandas_nullable_logits(dtype):
+    pd = pytest.importorskip("pandas")
+    z, y = _mixed_logits(seed=2)
+    z = np.round(z * 4)                       # integral, so Int64 holds them exactly
+    z_np = z.astype(np.float32 if dtype == "Float32" else np.float64)
+    ref = TemperatureScaler().fit(z_np, y)
+    ts = TemperatureScaler().fit(pd.DataFrame(z).astype(dtype), y)
+    assert ts.temperature_ == ref.temperature_
+    np.testing.assert_array_equal(ts.predict_proba(pd.DataFrame(z[:5]).astype(dtype)),
+                                  ref.predict_proba(z_np[:5]))
+    ts1 = TemperatureScaler().fit(pd.Series(z[:, 1] - z[:, 0]).astype(dtype), y == 1)
+    assert ts1.temperature_ == pytest.approx(
+        TemperatureScaler().fit(z[:, 1] - z[:, 0], y == 1).temperature_, rel=1e-6)
+
+
+def test_logits_with_missing_values_or_not_numeric():
+    pd = pytest.importorskip("pandas")
+    from scipy import sparse
+
+    z, y = _mixed_logits(seed=3)
+    frame = pd.DataFrame(z).astype("Float64")
+    frame.iloc[4, 1] = pd.NA
+    with pytest.raises(ValueError, match=r"logits of TemperatureScaler holds a missing value "
+                                         r"\(pd.NA\) at row 4, column 1"):
+        TemperatureScaler().fit(frame, y)
+    with pytest.raises(TypeError, match="logits of TemperatureScaler must be a real numeric "
+                                        "array; got dtype object"):
+        TemperatureScaler().fit(z.astype(str).astype(object), y)
+    with pytest.raises(TypeError, match="logits of TemperatureScaler must be a dense array; got "
+                                        "a scipy.sparse"):
+        TemperatureScaler().fit(sparse.csr_matrix(z), y)

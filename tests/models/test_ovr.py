@@ -213,3 +213,29 @@ def _expected_failed(est):
 @parametrize_with_checks([OneVsRestLogistic()], expected_failed_checks=_expected_failed)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("dtype", ["Int64", "boolean", "Float64", "UInt8"])
+def test_pandas_nullable_indicator_matrix(data, dtype):
+    # as scikit-learn's OneVsRestClassifier(LogisticRegression()): a nullable 0/1 frame
+    # without missing values is the same matrix (was "Unknown label type ... dtype object")
+    pd = pytest.importorskip("pandas")
+    X, Y = data
+    frame = pd.DataFrame(Y, columns=["a", "b", "c", "d"])
+    ref = OneVsRestLogistic().fit(X, frame)
+    ours = OneVsRestLogistic().fit(X, frame.astype(dtype))
+    np.testing.assert_array_equal(ours.classes_, ["a", "b", "c", "d"])
+    np.testing.assert_array_equal(ours.coef_, ref.coef_)
+    np.testing.assert_array_equal(ours.intercept_, ref.intercept_)
+    assert np.array_equal(OneVsRestLogistic().fit(X, frame["b"].astype(dtype).to_frame()).coef_,
+                          ref.coef_[1:2])
+
+
+def test_pandas_nullable_indicator_matrix_with_missing_values(data):
+    pd = pytest.importorskip("pandas")
+    X, Y = data
+    frame = pd.DataFrame(Y, columns=["a", "b", "c", "d"]).astype("Int64")
+    frame.iloc[5, 2] = pd.NA
+    with pytest.raises(ValueError, match=r"y of OneVsRestLogistic holds a missing value "
+                                         r"\(pd.NA\) at row 5, column 2 \('c'\)"):
+        OneVsRestLogistic().fit(X, frame)

@@ -7,6 +7,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -15,6 +16,7 @@ from ..losses import cross_entropy
 from ..metrics._checks import check_labels
 from ..special import log_softmax, softmax
 from ._inference import _labels_to_index
+from ._ovr import _nullable_to_numpy
 
 __all__ = ["TemperatureScaler"]
 
@@ -38,7 +40,13 @@ def _check_bounds(bounds):
 
 def _as_logits(logits, name="logits", n_classes=None):
     """Validate logits; 1-D (binary log-odds x) becomes the two columns (0, x)."""
-    z, _ = as_float_array(logits, name)
+    if sparse.issparse(logits):
+        raise TypeError(
+            f"{name} of {_OWNER} must be a dense array; got a scipy.sparse "
+            f"{type(logits).__name__}. Convert it with .toarray()."
+        )
+    logits = _nullable_to_numpy(logits, name, _OWNER)
+    z, _ = as_float_array(logits, f"{name} of {_OWNER}")
     if z.ndim == 1:
         z = np.stack([np.zeros_like(z), z], axis=1)
     if z.ndim != 2:
@@ -222,7 +230,9 @@ class TemperatureScaler(BaseEstimator):
         ----------
         logits : array-like of shape (n_samples, n_classes) or (n_samples,)
             Validation logits (un-normalised log-probabilities); 1-D means
-            binary log-odds.
+            binary log-odds. Dense only; a pandas DataFrame of nullable dtypes
+            (``Float64``, ``Int64``, ...) is accepted when it holds no missing
+            values.
         y : array-like of shape (n_samples,)
             True class indices into the columns of ``logits``.
         sample_weight : array-like of shape (n_samples,), default=None
