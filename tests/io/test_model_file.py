@@ -434,3 +434,23 @@ def test_unknown_optimizer_state_is_refused(tmp_path, data):
     with pytest.raises(ModelFileError, match=r"optimiser state has an unknown form"):
         save_model(a, tmp_path / "m.skm")
     assert os.listdir(tmp_path) == []
+
+
+def test_temperature_only_for_softmax_models(tmp_path, data):
+    # temperature means softmax(decision_function(X) / T): meaningless for independent
+    # per-label sigmoids, and a TemperatureScaler carries its own temperature_
+    X, _ = data
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    ovr = softmaxkit.OneVsRestLogistic().fit(X, Y)
+    with pytest.raises(ModelFileError, match="OneVsRestLogistic.*per-label sigmoids"):
+        save_model(ovr, tmp_path / "o.skm", temperature=2.0)
+    ts = softmaxkit.TemperatureScaler()
+    ts.temperature_, ts.n_classes_ = 1.5, 3
+    with pytest.raises(ModelFileError, match=r"TemperatureScaler carries its own temperature_ "
+                                             r"\(1.5\)"):
+        save_model(ts, tmp_path / "t.skm", temperature=3.0)
+    assert not os.listdir(tmp_path)
+    # without temperature both are saved as before
+    assert load_model(save_model(ovr, tmp_path / "o.skm"), return_metadata=True)[1][
+        "temperature"] is None
+    assert load_model(save_model(ts, tmp_path / "t.skm")).temperature_ == 1.5

@@ -329,3 +329,28 @@ def test_logits_with_missing_values_or_not_numeric():
     with pytest.raises(TypeError, match="logits of TemperatureScaler must be a dense array; got "
                                         "a scipy.sparse"):
         TemperatureScaler().fit(sparse.csr_matrix(z), y)
+
+
+def test_fit_estimator_refuses_multi_label_models():
+    # per-label log-odds of independent logistic models are not softmax logits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from softmaxkit import OneVsRestLogistic
+
+    rng = np.random.default_rng(10)
+    X = rng.normal(size=(100, 2))
+    Y = (X + rng.logistic(size=(100, 2)) > 0).astype(int)
+    ovr = OneVsRestLogistic().fit(X, Y)
+    with pytest.raises(TypeError, match=r"got a OneVsRestLogistic, a multi-label model.*"
+                                        r"TemperatureScaler\(\)\.fit\(model\.decision_function"):
+        TemperatureScaler().fit_estimator(ovr, X, Y.argmax(1))
+    sk = OneVsRestClassifier(LogisticRegression()).fit(X, Y)
+    with pytest.raises(TypeError, match="got a OneVsRestClassifier, a multi-label model"):
+        TemperatureScaler().fit_estimator(sk, X, Y.argmax(1))
+    # the same wrapper fitted on exclusive classes is a multiclass model: accepted
+    sk_multiclass = OneVsRestClassifier(LogisticRegression()).fit(X, Y.sum(1))
+    assert TemperatureScaler().fit_estimator(sk_multiclass, X, Y.sum(1)).n_classes_ == 3
+    # the per-label calibration the message suggests works
+    ts = TemperatureScaler().fit(ovr.decision_function(X)[:, 1], Y[:, 1])
+    assert ts.n_classes_ == 2

@@ -289,7 +289,10 @@ def save_model(model, path, *, temperature=None, metadata=None):
     temperature : float, optional
         A temperature fitted by temperature scaling (``TemperatureScaler``)
         for this model; stored so that calibrated probabilities are
-        ``softmax(decision_function(X) / temperature)``.
+        ``softmax(decision_function(X) / temperature)``.  Only for a
+        SoftmaxRegression: refused for a OneVsRestLogistic (independent
+        per-label sigmoids, no softmax) and for a TemperatureScaler (it
+        carries its own ``temperature_``).
     metadata : dict, optional
         JSON-serialisable extra information (training summary, feature dtypes,
         ...), stored verbatim under the ``"metadata"`` key.
@@ -302,9 +305,11 @@ def save_model(model, path, *, temperature=None, metadata=None):
     Raises
     ------
     ModelFileError
-        The model is not a (fitted) softmaxkit estimator, or holds something
+        The model is not a (fitted) softmaxkit estimator, holds something
         the format cannot store exactly (e.g. a string label or feature name
-        ending with a NUL character, which fixed-width unicode would drop).
+        ending with a NUL character, which fixed-width unicode would drop), or
+        ``temperature`` is given for a model other than a SoftmaxRegression
+        or is not a finite float > 0.
     OSError
         The destination cannot be written (``FileNotFoundError`` when its
         directory does not exist; the error names ``path``).
@@ -346,6 +351,18 @@ def save_model(model, path, *, temperature=None, metadata=None):
     if missing:
         raise ModelFileError(
             f"cannot save {name}: it is not fitted (missing {', '.join(missing)})."
+        )
+    if temperature is not None and name != "SoftmaxRegression":
+        if name == "TemperatureScaler":
+            raise ModelFileError(
+                f"a TemperatureScaler carries its own temperature_ ({model.temperature_!r}); "
+                "save it without temperature=, or save the model it calibrates with "
+                "save_model(model, path, temperature=scaler.temperature_)."
+            )
+        raise ModelFileError(
+            f"temperature means softmax(decision_function(X) / temperature), which does not "
+            f"apply to a {name}: its labels are independent per-label sigmoids, not one "
+            "softmax. Save it without temperature=."
         )
     if temperature is not None:
         t = float(temperature)

@@ -16,7 +16,7 @@ from ..losses import cross_entropy
 from ..metrics._checks import check_labels
 from ..special import log_softmax, softmax
 from ._inference import _labels_to_index
-from ._ovr import _nullable_to_numpy
+from ._ovr import OneVsRestLogistic, _nullable_to_numpy
 
 __all__ = ["TemperatureScaler"]
 
@@ -290,7 +290,10 @@ class TemperatureScaler(BaseEstimator):
         model : fitted classifier
             Has ``classes_`` and ``decision_function`` returning logits of
             shape (n_samples, n_classes) (or 1-D log-odds for two classes),
-            e.g. :class:`softmaxkit.SoftmaxRegression`.
+            e.g. :class:`softmaxkit.SoftmaxRegression`. Multi-label models
+            (:class:`softmaxkit.OneVsRestLogistic`, or a model with
+            ``multilabel_`` true) are refused with a TypeError: their
+            per-label log-odds are not softmax logits.
         X_val : array-like of shape (n_samples, n_features)
             Validation features, not used to fit ``model``.
         y_val : array-like of shape (n_samples,)
@@ -306,6 +309,15 @@ class TemperatureScaler(BaseEstimator):
             take ``X`` and use ``model.decision_function(X) / T``.
         """
         check_is_fitted(model, "classes_")
+        if isinstance(model, OneVsRestLogistic) or bool(getattr(model, "multilabel_", False)):
+            raise TypeError(
+                f"{_OWNER}.fit_estimator calibrates softmax(decision_function(X) / T) of a "
+                f"classifier whose classes exclude each other; got a {type(model).__name__}, a "
+                "multi-label model whose decision_function holds the log-odds of independent "
+                "per-label logistic regressions, not softmax logits. Calibrate each label on "
+                "its own log-odds instead: "
+                "TemperatureScaler().fit(model.decision_function(X_val)[:, l], Y_val[:, l])."
+            )
         if not hasattr(model, "decision_function"):
             raise TypeError(
                 f"model passed to {_OWNER}.fit_estimator must have a decision_function "
