@@ -93,6 +93,10 @@ def test_temperature_scaler_round_trip(tmp_path):
     ts = softmaxkit.TemperatureScaler(bounds=(0.05, 50.0)).fit(3 * z, y)
     m = load_model(save_model(ts, tmp_path / "t.skm"))
     assert m.temperature_ == ts.temperature_ and m.n_classes_ == 4
+    # every fitted attribute the class documents comes back
+    assert m.n_iter_ == ts.n_iter_
+    assert m.nll_ == ts.nll_ and m.nll_uncalibrated_ == ts.nll_uncalibrated_
+    assert type(m.nll_) is float and type(m.nll_uncalibrated_) is float
     assert m.bounds == (0.05, 50.0) and isinstance(m.bounds, tuple)
     np.testing.assert_array_equal(m.predict_proba(z), ts.predict_proba(z))
 
@@ -454,3 +458,17 @@ def test_temperature_only_for_softmax_models(tmp_path, data):
     assert load_model(save_model(ovr, tmp_path / "o.skm"), return_metadata=True)[1][
         "temperature"] is None
     assert load_model(save_model(ts, tmp_path / "t.skm")).temperature_ == 1.5
+
+
+def test_temperature_scaler_file_without_nll_still_loads(tmp_path):
+    # files written before nll_ and nll_uncalibrated_ were stored hold only
+    # temperature_, n_classes_ and n_iter_: they load, without the two attributes
+    ts = softmaxkit.TemperatureScaler()
+    ts.temperature_, ts.n_classes_, ts.n_iter_ = 2.5, 3, 4
+    p = save_model(ts, tmp_path / "old.skm")
+    with zipfile.ZipFile(p) as zf:
+        assert sorted(json.loads(zf.read("metadata.json"))["arrays"]) == [
+            "n_classes_", "n_iter_", "temperature_"]
+    m = load_model(p)
+    assert (m.temperature_, m.n_classes_, m.n_iter_) == (2.5, 3, 4)
+    assert not hasattr(m, "nll_") and not hasattr(m, "nll_uncalibrated_")

@@ -54,7 +54,9 @@ _ESTIMATORS = {
     "TemperatureScaler": {
         "module": "softmaxkit.models",
         "required": ("temperature_", "n_classes_"),
-        "optional": ("n_iter_",),
+        # nll_, nll_uncalibrated_: optional, so that files written before they were
+        # stored still load (without them)
+        "optional": ("n_iter_", "nll_", "nll_uncalibrated_"),
     },
 }
 
