@@ -278,12 +278,27 @@ def _check_model_type(model):
         )
 
 
-def _is_penalised(model):
-    penalty = getattr(model, "penalty", None)
+def _effective_penalty(model):
+    """``(penalty, note)``: the penalty ``model``'s fit applies, None when unpenalised.
+
+    scikit-learn >= 1.8 deprecates ``LogisticRegression(penalty=...)`` and leaves the
+    placeholder ``penalty='deprecated'``; the penalty then follows from ``l1_ratio``
+    (0 or None: 'l2', 1: 'l1', in between: 'elasticnet'), as its ``fit`` derives it.
+    ``C=inf`` is no penalty in either case.  ``note`` says where the penalty came
+    from, for the error message.
+    """
+    penalty = _plain(getattr(model, "penalty", None))
+    C = _plain(getattr(model, "C", 1.0))
+    note = f", C={C!r}"
+    if isinstance(penalty, str) and penalty == "deprecated":
+        r = _plain(getattr(model, "l1_ratio", None))
+        penalty = "l2" if r is None or r == 0 else "l1" if r == 1 else "elasticnet"
+        note = f" (derived from l1_ratio={r!r} and C={C!r})"
     if penalty is None or (isinstance(penalty, str) and penalty.lower() == "none"):
-        return False
-    C = getattr(model, "C", 1.0)
-    return not (isinstance(C, numbers.Real) and np.isinf(C))
+        return None, note
+    if isinstance(C, numbers.Real) and np.isinf(C):
+        return None, note
+    return penalty, note
 
 
 class MarginalEffects:
@@ -539,7 +554,9 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     ValueError
         For a penalised model (the standard errors of a penalised estimate do
         not describe its sampling distribution: the estimate is biased toward
-        0 by an amount the curvature of the likelihood knows nothing about),
+        0 by an amount the curvature of the likelihood knows nothing about;
+        the message names the penalty applied, for scikit-learn >= 1.8's
+        ``LogisticRegression`` the one derived from ``l1_ratio`` and ``C``),
         a ``reference_class`` that is not in ``classes_``, labels the model
         has not seen, or a singular information matrix (collinear features
         or perfectly separated classes: the MLE does not exist).
@@ -605,14 +622,15 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     """
     _check_model_type(model)
     check_is_fitted(model, ["coef_", "intercept_", "classes_"])
-    if _is_penalised(model):
+    penalty, note = _effective_penalty(model)
+    if penalty is not None:
         raise ValueError(
             f"summarize needs an unpenalised fit; got a {type(model).__name__} with "
-            f"penalty={_plain(model.penalty)!r}, C={_plain(getattr(model, 'C', None))!r}. The "
+            f"penalty={penalty!r}{note}. The "
             "standard errors of a penalised estimate are not its sampling distribution: the "
             "penalty biases the coefficients toward 0 and shrinks the curvature-based standard "
             "errors, so z-values, p-values and confidence intervals would be wrong. Refit with "
-            "penalty=None."
+            "penalty=None or C=np.inf (scikit-learn >= 1.8 deprecates penalty: use C=np.inf)."
         )
     if getattr(model, "class_weight", None) is not None:
         raise ValueError(
