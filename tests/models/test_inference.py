@@ -527,3 +527,21 @@ def test_penalised_sklearn_logistic_regression_names_the_effective_penalty():
     s = summarize(LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(X, y), X, y)
     ref = summarize(SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y), X, y)
     np.testing.assert_allclose(s.params, ref.params, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_X_equals_dense(fmt):
+    # SoftmaxRegression trains on sparse X; summarize takes it too (densified: the
+    # information matrix is dense anyway) and gives the dense call's results
+    from scipy import sparse
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 4)) * (rng.random((300, 4)) < 0.5)
+    y = (X @ rng.normal(size=(4, 3)) + rng.gumbel(size=(300, 3))).argmax(1)
+    Xs = sparse.csr_matrix(X).asformat(fmt)
+    model = SoftmaxRegression(penalty=None, tol=1e-10).fit(sparse.csr_matrix(X), y)
+    a, b = summarize(model, Xs, y), summarize(model, X, y)
+    for attr in ("params", "bse", "pvalues", "cov_params"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    assert (a.llf, a.llnull, a.nobs) == (b.llf, b.llnull, b.nobs)
+    np.testing.assert_array_equal(a.margeff().margeff, b.margeff().margeff)

@@ -11,7 +11,7 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy import linalg, stats
+from scipy import linalg, sparse, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import param_error
@@ -133,7 +133,6 @@ def _separation(Xd, idx, logP, w, ref):
         class-index pairs that some sample separates. ``n_degenerate``: the
         number of samples with a numerically 0 probability.
     """
-    from scipy import sparse
     from scipy.optimize import linprog
 
     n, p = Xd.shape
@@ -518,8 +517,11 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
         Fitted with ``penalty=None`` on ``X``, ``y`` (and ``sample_weight``);
         any classifier with ``coef_`` (K, d), ``intercept_`` (K,) and
         ``classes_`` (K,) of a multinomial logit works.
-    X : array-like of shape (n_samples, n_features)
-        The training features (a DataFrame gives the feature names).
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The training features (a DataFrame gives the feature names). A
+        scipy.sparse matrix is converted to a dense array (the information
+        matrix is dense anyway; memory ``O(n_samples n_features)``), with the
+        same results as the dense call.
     y : array-like of shape (n_samples,)
         The training labels, values of ``model.classes_``.
     reference_class : object, default=None
@@ -639,7 +641,11 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
             "curvature no longer gives the sampling distribution. Refit with class_weight=None."
         )
     alpha = _check_alpha(alpha)
-    X = validate_data(model, X, reset=False, dtype=np.float64, ensure_all_finite=True)
+    X = validate_data(model, X, reset=False, accept_sparse=True, dtype=np.float64,
+                      ensure_all_finite=True)
+    if sparse.issparse(X):
+        # the information matrix and the design with its constant are dense anyway
+        X = X.toarray(order="C")
     classes = np.asarray(model.classes_)
     K = classes.shape[0]
     n, d = X.shape
