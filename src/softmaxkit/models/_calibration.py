@@ -11,12 +11,12 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import as_float_array, param_error
+from .._validation import as_float_array, nullable_to_numpy, param_error
 from ..losses import cross_entropy
 from ..metrics._checks import check_labels
 from ..special import log_softmax, softmax
 from ._inference import _labels_to_index
-from ._ovr import OneVsRestLogistic, _nullable_to_numpy
+from ._ovr import OneVsRestLogistic
 
 __all__ = ["TemperatureScaler"]
 
@@ -45,7 +45,7 @@ def _as_logits(logits, name="logits", n_classes=None):
             f"{name} of {_OWNER} must be a dense array; got a scipy.sparse "
             f"{type(logits).__name__}. Convert it with .toarray()."
         )
-    logits = _nullable_to_numpy(logits, name, _OWNER)
+    logits = nullable_to_numpy(logits, name, _OWNER)
     z, _ = as_float_array(logits, f"{name} of {_OWNER}")
     if z.ndim == 1:
         z = np.stack([np.zeros_like(z), z], axis=1)

@@ -7,7 +7,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_choice_param, check_scalar_param, param_error
+from .._validation import check_choice_param, check_scalar_param, nullable_to_numpy, param_error
 from .._validation import plain as _plain
 from ..special import log_sigmoid, sigmoid
 from ._softmax_regression import _SOLVERS, SoftmaxRegression
@@ -15,42 +15,6 @@ from ._softmax_regression import _SOLVERS, SoftmaxRegression
 __all__ = ["OneVsRestLogistic"]
 
 _OWNER = "OneVsRestLogistic"
-
-
-def _nullable_to_numpy(x, name, owner):
-    """``x`` as a NumPy array when it is a pandas Series or DataFrame of numeric or
-    boolean columns, some of a nullable (extension) dtype such as ``Int64``,
-    ``Float64`` or ``boolean`` (which ``np.asarray`` turns into an object array);
-    a ValueError naming the first missing value (``pd.NA``) when it holds one.
-    Anything else is returned unchanged."""
-    if not type(x).__module__.startswith("pandas"):
-        return x
-    import pandas as pd
-
-    if isinstance(x, pd.DataFrame):
-        dtypes = list(x.dtypes)
-    elif isinstance(x, pd.Series):
-        dtypes = [x.dtype]
-    else:
-        return x
-    np_dtypes = [getattr(d, "numpy_dtype", d) for d in dtypes]
-    if (not any(isinstance(d, pd.api.extensions.ExtensionDtype) for d in dtypes)
-            or not all(isinstance(d, np.dtype) and d.kind in "biuf" for d in np_dtypes)):
-        return x
-    na = np.asarray(x.isna(), dtype=bool)
-    if na.any():
-        first = [int(v) for v in np.argwhere(na)[0]]
-        where = f"row {first[0]}"
-        if na.ndim == 2:
-            label = _plain(x.columns[first[1]])
-            where += f", column {first[1]}" + ("" if label == first[1] else f" ({label!r})")
-        value = x.iat[tuple(first)]
-        shown = "pd.NA" if value is pd.NA else repr(_plain(value))
-        raise ValueError(
-            f"{name} of {owner} holds a missing value ({shown}) at {where}; drop or fill the "
-            "missing values first."
-        )
-    return x.to_numpy(dtype=np.result_type(*np_dtypes))
 
 
 def _check_indicator(Y, n):
@@ -64,7 +28,7 @@ def _check_indicator(Y, n):
     cols = getattr(Y, "columns", None)
     if cols is not None:
         names = np.asarray(cols)
-    Y = _nullable_to_numpy(Y, "y", _OWNER)
+    Y = nullable_to_numpy(Y, "y", _OWNER)
     if sparse.issparse(Y):
         Y = Y.toarray()
     try:
