@@ -262,6 +262,16 @@ def test_extreme_bounds_and_logit_scales(scale):
     assert ts.n_iter_ >= 1
 
 
+def test_bounds_far_below_the_logits_scale():
+    """Bounds whose inverse, in units of the largest logit, is past e^709 (math.exp
+    overflowed): the whole range is in the one-hot regime, so T is the bound the
+    NLL prefers, with the out-of-bounds warning."""
+    z, y = _mixed_logits()
+    with pytest.warns(UserWarning, match="outside bounds"):
+        ts = TemperatureScaler(bounds=(1e-20, 1e-10)).fit(z * 1e300, y)
+    assert ts.temperature_ == 1e-10
+
+
 def test_widest_bounds():
     # any 0 < low < high < inf is allowed: the whole positive float range included
     z, y = _mixed_logits(seed=1)

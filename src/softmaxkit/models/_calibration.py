@@ -106,7 +106,10 @@ def _solve_temperature(z, y, w, lo, hi, max_iter=200):
         return float(np.clip(1.0, lo, hi)), 0, False
     zy = zc[np.arange(zc.shape[0]), y]
     log_a = math.log(a)
-    u_lo, u_hi = log_a - math.log(hi), min(log_a - math.log(lo), _LOG_GAMMA_MAX)
+    # both ends capped: past e^690 every softmax here is one-hot (math.exp would
+    # overflow past e^709 for bounds far below the logits' scale)
+    u_lo = min(log_a - math.log(hi), _LOG_GAMMA_MAX)
+    u_hi = min(log_a - math.log(lo), _LOG_GAMMA_MAX)
     g_lo, _ = _nll_derivatives(math.exp(u_lo), zc, zy, w)
     if g_lo >= 0:
         return hi, 1, True
