@@ -755,3 +755,22 @@ def test_empty_zip_model_file(tmp_path, capsys):
     assert_error(capsys, ["inspect", p], r"not a softmaxkit model file \(an empty zip")
     p.write_bytes(b"")
     assert_error(capsys, ["inspect", p], r"not a softmaxkit model file \(the file is empty")
+
+
+# ------------------------------------------------------------- review fixes
+def test_evaluate_when_no_row_is_predicted_right(tmp_path, capsys, trained, iris_df):
+    """scikit-learn >= 1.9 returns the support as floats when no prediction is
+    right; the report and the plots still come out, support as integers."""
+    model, _ = trained
+    wrong = iris_df.head(3).copy()  # setosa rows, labelled as another class
+    wrong["species"] = "versicolor"
+    data = tmp_path / "hard.csv"
+    wrong.to_csv(data, index=False)
+    rc, out, err = run(capsys, "evaluate", model, data, "--target", "species", "--plots",
+                       tmp_path / "plots")
+    assert rc == 0, err
+    assert "accuracy   0.0000" in out
+    assert re.search(r"versicolor\s+0\.000\s+0\.000\s+3$", out, re.M), out
+    assert "plots written" in out
+    assert sorted(os.listdir(tmp_path / "plots")) == ["confusion_matrix.png", "loss_curve.png",
+                                                      "reliability.png"]

@@ -546,6 +546,8 @@ def cmd_evaluate(args):
     prec, rec, _, support = precision_recall_fscore_support(
         idx, pred, labels=np.arange(k), zero_division=0
     )
+    # scikit-learn >= 1.9 returns the support as float64 when no prediction is right
+    support = np.asarray(support).round().astype(np.int64)
     cm = confusion_matrix(idx, pred, labels=np.arange(k))
 
     cal = "" if T is None else f", calibrated with T = {T:.4f}"
