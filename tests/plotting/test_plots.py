@@ -150,3 +150,31 @@ def test_bad_temperatures():
         plot_softmax_temperature([0.0, 1.0], temperatures=[1.0, -1.0])
     with pytest.raises(ValueError, match="temperature"):
         plot_softmax_jacobian([0.0, 1.0], temperature=0.0)
+
+
+def _drawn_extent(fig, dpi):
+    """The extent (inches) of everything drawn on ``fig`` when saved at ``dpi``."""
+    import io
+
+    fig.savefig(io.BytesIO(), format="png", dpi=dpi)  # runs the layout at this dpi
+    renderer = fig.canvas.get_renderer()
+    return fig.get_tightbbox(renderer).extents
+
+
+@pytest.mark.parametrize("k", [3, 12, 20])
+@pytest.mark.parametrize("dpi", [100, 110])
+def test_heatmaps_fit_in_their_figure(k, dpi):
+    """No axis title or tick label is cut at the figure's edges (the 'true
+    label' title of a 12-class confusion matrix was)."""
+    rng = np.random.default_rng(0)
+    names = np.array([f"c{i}" for i in range(k)])
+    y = rng.integers(0, k, 4000)
+    yp = np.where(rng.random(4000) < 0.85, y, rng.integers(0, k, 4000))
+    axes = [plot_confusion_matrix(names[y], names[yp], labels=names),
+            plot_softmax_jacobian(rng.normal(size=k), class_names=list(names))]
+    for ax in axes:
+        fig = ax.figure
+        x0, y0, x1, y1 = _drawn_extent(fig, dpi)
+        w, h = fig.get_size_inches()
+        assert x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h, (ax.get_title(), x0, y0, x1, y1)
+        plt.close(fig)

@@ -35,6 +35,14 @@ def _new_axes(ax, figsize):
     return Figure(figsize=figsize, layout="constrained").add_subplot()
 
 
+def _heatmap_aspect(ax):
+    """The ``imshow`` aspect of a heatmap with a colour bar: "auto" on a figure
+    made here (sized for about square cells), whose constrained layout then
+    keeps every label inside the figure (with a fixed aspect it can push the
+    y-axis title past the left edge); None (square cells) on the caller's Axes."""
+    return "auto" if ax is None else None
+
+
 def _names(class_names, k):
     if class_names is None:
         return [str(i) for i in range(k)]
@@ -145,8 +153,9 @@ def plot_confusion_matrix(y_true, y_pred, *, labels=None, ax=None, title=None):
     k = cm.shape[0]
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    aspect = _heatmap_aspect(ax)
     ax = _new_axes(ax, (max(4.5, 0.55 * k + 2.5), max(4.0, 0.55 * k + 1.5)))
-    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0, aspect=aspect)
     cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cbar.set_label("fraction of true class")
     names = [str(v) for v in labels]
@@ -353,8 +362,9 @@ def plot_softmax_jacobian(logits, *, temperature=1.0, class_names=None, ax=None)
     s = softmax(z, temperature=t)
     jac = (np.diag(s) - np.outer(s, s)) / t
     vmax = float(np.max(np.abs(jac))) or 1.0
+    aspect = _heatmap_aspect(ax)
     ax = _new_axes(ax, (max(5, 0.5 * k + 2.5), max(4.2, 0.5 * k + 1.5)))
-    im = ax.imshow(jac, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    im = ax.imshow(jac, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect=aspect)
     cbar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cbar.set_label(r"$\partial S_i / \partial z_j$")
     ax.set_xticks(range(k), names)
