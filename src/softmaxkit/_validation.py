@@ -135,6 +135,28 @@ def soft_target_tol(dtype, stored=None):
     return tol
 
 
+def products_fit(amax, n, dtype):
+    """Whether sums over ``n`` rows of products of entries up to ``amax`` (the
+    Gram-type sums of the Hessian and its preconditioners, ``sum_i x_ij x_ik``)
+    stay 1e4 times below ``dtype``'s overflow threshold."""
+    return amax <= np.sqrt(float(np.finfo(dtype).max) * 1e-4 / max(n, 1))
+
+
+def check_entry_range(amax, n, dtype):
+    """The estimators' ValueError (in memory and on Dask) when X's entries, up to
+    ``amax`` in absolute value over ``n`` rows, are too large for the curvature sums
+    in ``dtype`` (``products_fit``): the solvers would stop on a non-finite Hessian
+    or return a useless model."""
+    dtype = np.dtype(dtype)
+    if products_fit(amax, n, dtype):
+        return
+    extra = "" if dtype == np.float64 else ", or pass float64 X"
+    raise ValueError(
+        f"X has entries up to {amax:.3g} in absolute value: sums of their products over "
+        f"{n} rows overflow {dtype.name}.  Scale the features (e.g. "
+        f"sklearn.preprocessing.StandardScaler){extra}.")
+
+
 def param_error(param, owner, expected, got, exc=ValueError):
     """Build the one standard parameter error.
 

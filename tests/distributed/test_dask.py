@@ -550,6 +550,17 @@ def test_nonfinite_in_one_partition_is_a_clear_error(client, bad):
     assert _our_keys(client) == []
 
 
+def test_entries_too_large_for_the_curvature_sums_are_the_in_memory_error(client):
+    X, y, _ = _data(11)
+    X[UNEVEN[0] + 3, 1] = 1e200  # in partition 1
+    with pytest.raises(ValueError, match=r"entries up to 1e\+200 .* overflow float64\.  "
+                                         "Scale the features"):
+        SoftmaxRegression().fit(*_dask(X, y))
+    with pytest.raises(ValueError, match=r"entries up to 1e\+200"):
+        SoftmaxRegression().fit(X, y)
+    assert _our_keys(client) == []
+
+
 def test_bad_input_errors(client):
     X, y, s = _data(12)
     Xd, yd, sd = _dask(X, y, s)

@@ -606,6 +606,47 @@ def test_bad_input():
         m.predict(X[:, :3])
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_entries_too_large_for_the_curvature_sums_are_a_clear_error(sparse):
+    """Entries whose squares summed over the rows overflow the fit's dtype gave a
+    solver's "non-finite Hessian" error (newton-cholesky), a "precond returned
+    non-finite values" one (newton-cg) or, with lbfgs, a useless model."""
+    X, y = load_iris(return_X_y=True)
+    Xb = X.copy()
+    Xb[:, 2] *= 1e200
+    for solver in ("auto", "newton-cg", "lbfgs"):
+        with pytest.raises(ValueError, match=r"entries up to 6\.9e\+200 .* overflow float64\."
+                                             r"  Scale the features"):
+            SoftmaxRegression(solver=solver).fit(sp.csr_matrix(Xb) if sparse else Xb, y)
+    X32 = (X * 1e17).astype(np.float32)
+    with pytest.raises(ValueError, match="overflow float32.*or pass float64 X"):
+        SoftmaxRegression().fit(sp.csr_matrix(X32) if sparse else X32, y)
+    with pytest.raises(ValueError, match="Scale the features"):
+        SoftmaxRegression().partial_fit(Xb, y, classes=np.unique(y))
+
+
+def test_large_entries_keep_the_float32_products_out(monkeypatch):
+    """float64 entries of 1e20 are fine in float64, but their float32 Gram sums
+    overflow: the float32 Hessian products, first gradients and per-class blocks
+    are left out then (they overflowed to a "precond returned non-finite values"
+    error); the fit runs in float64 without an overflow warning."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=400, seed=3)
+    X[:, 0] *= 1e20
+    fits = []
+    for small_work in (mod._SMALL_WORK, 0):  # then the large-problem path on small data
+        monkeypatch.setattr(mod, "_SMALL_WORK", small_work)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(SoftmaxRegression(solver="newton-cg").fit(X, y))
+    for m in fits:
+        assert np.all(np.isfinite(m.coef_))
+    f = [objective(m.coef_, m.intercept_, X, y) for m in fits]
+    assert f[1] == pytest.approx(f[0], rel=1e-6)
+
+
 @pytest.mark.parametrize("params,msg", [
     ({"C": -1}, "The 'C' parameter of SoftmaxRegression must be a float in (0, inf]; got -1."),
     ({"penalty": "l3"}, "The 'penalty' parameter of SoftmaxRegression must be one of"),

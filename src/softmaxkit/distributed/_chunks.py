@@ -432,6 +432,8 @@ def part_stats(part, index):
         if not finite.all():
             row = int(np.flatnonzero(~finite)[0])
             bad_x = (row, "NaN" if np.isnan(X[row]).any() else "infinity")
+    data = X.data if _is_sparse(X) else X
+    amax = float(max(-np.min(data), np.max(data))) if bad_x is None and data.size else 0.0
     nbytes = _part_nbytes(X) + y.nbytes + (0 if w is None else w.nbytes)
     # a missing label (1-D labels: NaN, None, NA) is named as such; an infinite
     # label, or a non-finite class probability, is "NaN or infinity"
@@ -451,6 +453,7 @@ def part_stats(part, index):
         "n": n,
         "n_features": int(X.shape[1]) if X.ndim == 2 else -1,
         "bad_x": bad_x,
+        "amax": amax,
         "missing_y": missing_y,
         "bad_y": bad_y,
         "bad_w": bad_w,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import plain
+from .._validation import check_entry_range, plain
 from . import _chunks
 from ._runtime import _ClientRunner, _LocalRunner, active_client, total_memory
 
@@ -291,6 +291,8 @@ class DaskDataTerm:
             start += st["n"]
         if sum(st["n"] for st in stats) == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        check_entry_range(max(st.get("amax", 0.0) for st in stats),
+                          sum(st["n"] for st in stats), self.dtype)
 
     def _class_stats(self, stats, classes, class_weight):
         soft = {st.get("soft") for st in stats if st["n"]}

@@ -25,10 +25,12 @@ from .. import _pool
 from .._validation import (
     check_choice_param,
     check_class_weights,
+    check_entry_range,
     check_label_kinds,
     check_scalar_param,
     first_missing_label,
     param_error,
+    products_fit,
     soft_target_tol,
 )
 from .._validation import plain as _plain
@@ -155,6 +157,14 @@ def _minibatches(parts, rng, size):
 
 
 # --------------------------------------------------------------------------- data term
+def _abs_max(X):
+    """``max |X_ij|`` (0 for an empty X), without a temporary of X's size."""
+    data = X.data if _is_sparse(X) else X
+    if data.size == 0:
+        return 0.0
+    return float(max(-np.min(data), np.max(data)))
+
+
 class _LinearSoftmaxTerm:
     """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
     caching the probabilities of the last gradient for the Hessian products."""
@@ -179,6 +189,7 @@ class _LinearSoftmaxTerm:
         self._state32 = None
         self._abs_stats = None
         self.mixed_precision = False
+        self.abs_max = _abs_max(X)
 
     def class_totals(self):
         """Weighted number of samples per class, shape (K,)."""
@@ -298,23 +309,25 @@ class _LinearSoftmaxTerm:
     def class_blocks(self, coef, max_rows):
         """The per-class diagonal blocks of the Hessian, ``A_k =
         sum_i s_i p_ik (1 - p_ik) x~_i x~_i^T`` (x~: x with the intercept's 1), shape
-        (K, m, m), float64, estimated in float32 from at most ``max_rows`` rows (a fixed
+        (K, m, m), float64, estimated in float32 (float64 when X's entries are too
+        large for float32 sums of products) from at most ``max_rows`` rows (a fixed
         random subset, rescaled to the total weight).  Dense X only."""
         X, s = self.X, self.s
         n = X.shape[0]
+        dt = np.float32 if products_fit(self.abs_max, n, np.float32) else np.float64
         if self._rows is None or self._rows[0] != max_rows:
             rows = (slice(None) if n <= max_rows else
                     np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False)))
             # the rows' float32 copy (with the intercept's 1), kept for the rebuilds
             Xs = np.empty((n if n <= max_rows else max_rows, self.n_features
-                           + int(self.fit_intercept)), dtype=np.float32)
+                           + int(self.fit_intercept)), dtype=dt)
             Xs[:, :self.n_features] = X[rows]
             if self.fit_intercept:
                 Xs[:, -1] = 1.0
             self._rows = (max_rows, rows, Xs)
         _, rows, Xs = self._rows
         K, m = self.n_classes, Xs.shape[1]
-        Wb = np.asarray(coef, dtype=np.float32).reshape(K, m)
+        Wb = np.asarray(coef, dtype=dt).reshape(K, m)
         # a preconditioner: the plain float32 formula is accurate enough (the public
         # softmax validates and compensates, 0.5 ms on digits' 1797 x 10 logits)
         P = Xs @ Wb.T
@@ -323,7 +336,7 @@ class _LinearSoftmaxTerm:
         P /= P.sum(axis=1, keepdims=True)
         w = P * (1 - P)
         if s is not None:
-            w *= s[rows].astype(np.float32)[:, None]
+            w *= s[rows].astype(dt)[:, None]
             scale = self.weight_sum / max(float(np.sum(s[rows], dtype=np.float64)), 1e-300)
         else:
             scale = n / Xs.shape[0]
@@ -918,6 +931,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if _is_sparse(X):
             if not np.all(np.isfinite(X.data)):  # pragma: no cover - validate_data checks
                 raise ValueError("Input X contains NaN or infinity.")
+        check_entry_range(_abs_max(X), X.shape[0], X.dtype)
         Y, classes = self._encode_targets(y, X.shape[0], X.dtype, reset, classes)
         if reset:
             self.classes_ = classes
@@ -1018,7 +1032,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         work = X.shape[0] * obj.n_params
         small = work <= _SMALL_WORK
         if hasattr(term, "mixed_precision") and (
-                not small or (obj.penalty is not None and work > _TINY_WORK)):
+                not small or (obj.penalty is not None and work > _TINY_WORK)) and (
+                products_fit(term.abs_max, X.shape[0], np.float32)):
             # float32 Hessian products (the CG direction only; convergence is judged on
             # float64 gradients):
             # digits 40 -> 34 ms.  Not on tiny problems, whose tolerance is tightened,
