@@ -169,7 +169,7 @@ class _LinearSoftmaxTerm:
     """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
     caching the probabilities of the last gradient for the Hessian products."""
 
-    def __init__(self, X, Y, sample_weight, n_classes, fit_intercept):
+    def __init__(self, X, Y, sample_weight, n_classes, fit_intercept, abs_max=None):
         self.X = X
         self.Y = Y
         self.s = sample_weight
@@ -189,7 +189,7 @@ class _LinearSoftmaxTerm:
         self._state32 = None
         self._abs_stats = None
         self.mixed_precision = False
-        self.abs_max = _abs_max(X)
+        self.abs_max = _abs_max(X) if abs_max is None else float(abs_max)  # max |X_ij|
 
     def class_totals(self):
         """Weighted number of samples per class, shape (K,)."""
@@ -931,12 +931,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if _is_sparse(X):
             if not np.all(np.isfinite(X.data)):  # pragma: no cover - validate_data checks
                 raise ValueError("Input X contains NaN or infinity.")
-        check_entry_range(_abs_max(X), X.shape[0], X.dtype)
+        amax = _abs_max(X)
+        check_entry_range(amax, X.shape[0], X.dtype)
         Y, classes = self._encode_targets(y, X.shape[0], X.dtype, reset, classes)
         if reset:
             self.classes_ = classes
         s = self._weights(sample_weight, X, Y, self.classes_)
-        return _LinearSoftmaxTerm(X, Y, s, len(self.classes_), self.fit_intercept)
+        return _LinearSoftmaxTerm(X, Y, s, len(self.classes_), self.fit_intercept, amax)
 
     # ------------------------------------------------------------------------- fit
     def _choose_solver(self, term, obj):
