@@ -737,11 +737,15 @@ def test_target_that_is_a_model_feature(tmp_path, capsys, trained):
 
 
 def test_column_names_in_errors_show_spaces(tmp_path, capsys, trained):
+    # CSV header names are stripped; Parquet names keep their spaces, shown quoted
     model, _ = trained
-    data = csv_file(tmp_path, "d.csv", "sepal_l ,sepal_w,petal_l,petal_w\n1,2,3,4\n")
+    data = tmp_path / "d.parquet"
+    pd.DataFrame({"sepal_l ": [1.0], "sepal_w": [2.0], "petal_l": [3.0],
+                  "petal_w": [4.0]}).to_parquet(data)
     assert_error(capsys, ["predict", model, data], r"missing the model's feature column: "
                  r"'sepal_l'\.$")
-    data = csv_file(tmp_path, "e.csv", "a, y\n1,u\n")
+    data = tmp_path / "e.parquet"
+    pd.DataFrame({"a": [1.0, 2.0], " y": ["u", "v"]}).to_parquet(data)
     assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m.skm"],
                  r"columns are: 'a', ' y'")
 
@@ -774,3 +778,102 @@ def test_evaluate_when_no_row_is_predicted_right(tmp_path, capsys, trained, iris
     assert "plots written" in out
     assert sorted(os.listdir(tmp_path / "plots")) == ["confusion_matrix.png", "loss_curve.png",
                                                       "reliability.png"]
+
+
+def _write_lines(path, rows, sep=","):
+    path.write_text("".join(sep.join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def test_csv_saved_with_pandas_index_is_refused(tmp_path, capsys, trained, iris_df):
+    """df.to_csv(path) writes the row index as a first column with an empty
+    name: on sorted data it leaks the label, so it is refused, not used."""
+    model, _ = trained
+    data = tmp_path / "d.csv"
+    iris_df.to_csv(data)
+    match = (r"column 1 of .*d.csv' has an empty header name: it looks like a row index "
+             r"saved by pandas' DataFrame.to_csv; drop that column, or save the data with "
+             r"index=False")
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
+                 match, tmp_path=tmp_path)
+    assert_error(capsys, ["predict", model, data, "-o", tmp_path / "p.csv"], match,
+                 tmp_path=tmp_path)
+    assert_error(capsys, ["evaluate", model, data, "--target", "species"], match)
+
+
+def test_parquet_with_a_row_index_column_is_refused(tmp_path, capsys, iris_df):
+    data = tmp_path / "d.parquet"
+    pd.read_csv(io.StringIO(iris_df.to_csv())).to_parquet(data)  # 'Unnamed: 0' column
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
+                 r"column 'Unnamed: 0' of .* looks like a row index", tmp_path=tmp_path)
+
+
+def test_trailing_separator_is_refused(tmp_path, capsys):
+    data = _write_lines(tmp_path / "d.csv", [("a", "b", "label", ""), (1, 2, "x", ""),
+                                             (3, 4, "y", ""), (5, 6, "x", "")])
+    assert_error(capsys, ["fit", data, "--target", "label", "--model", tmp_path / "m.skm"],
+                 r"column 4 of .* has an empty header name \(the last column\): the lines "
+                 r"probably end with a trailing ','", tmp_path=tmp_path)
+    data.write_text("a,b,label\n1,2,x,\n3,4,y,\n")  # on the data lines only
+    assert_error(capsys, ["fit", data, "--target", "b", "--model", tmp_path / "m.skm"],
+                 r"line 2 of .* has more fields \(4\) than the header \(3\)",
+                 tmp_path=tmp_path)
+
+
+def test_csv_without_header_is_refused(tmp_path, capsys, trained, iris_df):
+    """A header-less CSV would lose its first row to the header: refused."""
+    model, _ = trained
+    match = (r"the first line looks like data, not a header \(every column name is a "
+             r"number\); softmaxkit needs a header row")
+    new = tmp_path / "new.csv"
+    iris_df.drop(columns="species").head(4).to_csv(new, index=False, header=False)
+    assert_error(capsys, ["predict", model, new, "-o", tmp_path / "p.csv"], match,
+                 tmp_path=tmp_path)
+    data = tmp_path / "d.csv"
+    iris_df.to_csv(data, index=False, header=False)  # first line: 5.1,3.5,1.4,0.2,setosa
+    assert_error(capsys, ["fit", data, "--target", "setosa", "--model", tmp_path / "m.skm"],
+                 match, tmp_path=tmp_path)
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
+                 r"target column 'species' not found .*first line looks like data",
+                 tmp_path=tmp_path)
+
+
+def test_comma_space_separated_csv(tmp_path, capsys, trained, iris_df):
+    """', '-separated files: header names are stripped like the labels."""
+    model, _ = trained
+    data = _write_lines(tmp_path / "d.csv", [iris_df.columns, *iris_df.to_numpy()], sep=", ")
+    rc, out, err = run(capsys, "fit", data, "--target", "species", "--model",
+                       tmp_path / "m.skm")
+    assert rc == 0, err
+    assert load_model(tmp_path / "m.skm", return_metadata=True)[1]["metadata"]["features"] \
+        == ["sepal_l", "sepal_w", "petal_l", "petal_w"]
+    rc, out, err = run(capsys, "predict", model, data)
+    assert rc == 0, err
+    m = load_model(model)
+    expected = m.predict(iris_df.drop(columns="species")).tolist()
+    assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == expected
+    data = _write_lines(tmp_path / "e.csv", [("a", " a", "y"), (1, 2, "u"), (3, 4, "v")])
+    assert_error(capsys, ["fit", data, "--target", "y", "--model", tmp_path / "m2.skm"],
+                 r"more than one column named 'a' \(surrounding spaces stripped\)")
+
+
+def test_model_with_spaced_feature_names_still_predicts(tmp_path, capsys, iris_df):
+    """A model fitted on names with surrounding spaces (as a ', '-separated
+    file gave before header names were stripped) reads a file by stripped name."""
+    X = iris_df.drop(columns="species").head(60)
+    X.columns = ["sepal_l", " sepal_w", " petal_l", " petal_w"]
+    model = softmaxkit.SoftmaxRegression().fit(X, iris_df["species"].head(60))
+    p = softmaxkit.io.save_model(model, tmp_path / "old.skm")
+    data = _write_lines(tmp_path / "d.csv", [X.columns, *X.to_numpy()[:5]], sep=",")
+    rc, out, err = run(capsys, "predict", p, data)
+    assert rc == 0, err
+    assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == \
+        model.predict(X.head(5)).tolist()
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_csv_with_another_separator_gets_a_hint(tmp_path, capsys, iris_df, sep):
+    data = _write_lines(tmp_path / "d.csv", [iris_df.columns, *iris_df.to_numpy()], sep=sep)
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
+                 r"has a single column, named .*: the file may be separated by "
+                 + re.escape(repr(sep)), tmp_path=tmp_path)

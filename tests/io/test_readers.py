@@ -1,6 +1,8 @@
 """Dataset readers: CSV and Parquet into numeric X and labels, with one-line
 errors naming the file, column and 1-based data row."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -258,7 +260,10 @@ def test_missing_feature_columns_are_listed(tmp_path):
 
 
 def test_column_names_in_messages_show_spaces(tmp_path):
-    p = write(tmp_path, "d.csv", "a , b,y\n1,2,u\n")
+    # CSV header names are stripped; Parquet names are kept as stored
+    df = pd.DataFrame({"a ": [1.0], " b": [2.0], "y": ["u"]})
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)
     with pytest.raises(DataError, match=r"not found in .*: 'a'\.$"):
         read_table(p, target="y", features=["a"])
     with pytest.raises(DataError, match=r"columns are: 'a ', ' b', 'y'"):
@@ -315,3 +320,122 @@ def test_numeric_round_trip_property(tmp_path_factory, values, fmt):
     t = read_table(p, target="label")
     np.testing.assert_array_equal(t.X, values)
     assert t.y.tolist() == df["label"].tolist()
+
+
+# ------------------------------------------------------- header rows of CSV files
+def test_csv_header_names_are_stripped(tmp_path):
+    # a ', '-separated file: names and labels lose their surrounding spaces
+    p = write(tmp_path, "d.csv", "a , b, y\n1, 2, u\n3, 4, v\n")
+    t = read_table(p, target="y")
+    assert t.feature_names == ["a", "b"] and t.columns == ["a", "b", "y"]
+    assert t.y.tolist() == ["u", "v"]
+    np.testing.assert_array_equal(t.X, [[1.0, 2.0], [3.0, 4.0]])
+    assert list(read_frame(p).columns) == ["a", "b", "y"]
+
+
+def test_csv_names_equal_after_stripping_are_refused(tmp_path):
+    p = write(tmp_path, "d.csv", "a, a,y\n1,2,u\n")
+    with pytest.raises(DataError, match=r"more than one column named 'a'"):
+        read_table(p, target="y")
+
+
+def test_csv_saved_with_its_index_is_refused(tmp_path):
+    # pandas' df.to_csv(path) writes the index as a first column with an empty name
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": ["u", "v", "u"]})
+    p = tmp_path / "d.csv"
+    df.to_csv(p)
+    for read in (lambda: read_table(p, target="y"), lambda: read_frame(p)):
+        with pytest.raises(DataError, match=r"column 1 of .*d.csv' has an empty header name"
+                                            r".*row index.*index=False") as info:
+            read()
+        assert "\n" not in str(info.value)
+
+
+def test_csv_empty_header_name_in_the_middle_is_refused(tmp_path):
+    p = write(tmp_path, "d.csv", "a,,y\n1,2,u\n")
+    with pytest.raises(DataError, match=r"column 2 of .* has an empty header name"):
+        read_table(p, target="y")
+
+
+def test_csv_trailing_separator_is_refused(tmp_path):
+    p = write(tmp_path, "d.csv", "a,b,label,\n1,2,x,\n3,4,y,\n")
+    with pytest.raises(DataError, match=r"column 4 .*empty header name.*trailing ','"):
+        read_table(p, target="label")
+
+
+def test_csv_trailing_separator_on_data_lines_only_is_refused(tmp_path):
+    # pandas would take the first column as the row index and shift the others
+    p = write(tmp_path, "d.csv", "a,b,label\n1,2,x,\n3,4,y,\n")
+    with pytest.raises(DataError, match=r"line 2 of .* has more fields \(4\) than the header "
+                                        r"\(3\).*trailing ','"):
+        read_table(p, target="b")
+
+
+@pytest.mark.parametrize("name, match", [
+    ("__index_level_0__", r"'__index_level_0__' of .* is a row index"),
+    ("Unnamed: 0", r"'Unnamed: 0' of .* row index"),
+    ("", r"column 1 of .* has an empty name"),
+])
+def test_parquet_index_and_nameless_columns_are_refused(tmp_path, name, match):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({name: [0, 1], "a": [1.0, 2.0], "y": ["u", "v"]})
+    p = tmp_path / "d.parquet"
+    pq.write_table(table, p)
+    with pytest.raises(DataError, match=match):
+        read_table(p, target="y")
+
+
+def test_parquet_index_stored_by_pandas_is_not_a_column(tmp_path):
+    df = pd.DataFrame({"a": [1.0, 2.0], "y": ["u", "v"]}, index=[10, 11])
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)  # the index is restored as the index, not read as a feature
+    assert read_table(p, target="y").feature_names == ["a"]
+
+
+@pytest.mark.parametrize("text, target", [
+    ("5.1,3.5,1.4\n4.9,3.0,1.4\n", None),
+    ("5.1,3.5,0\n4.9,3.0,1\n", "0"),
+    ("5.1,3.5,setosa\n4.9,3.0,setosa\n6.1,2.9,virginica\n", "setosa"),
+    ("1e3,-2,nan_like\n1,2,nan_like\n", "nan_like"),
+])
+def test_csv_without_header_is_refused(tmp_path, text, target):
+    p = write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError, match=r"the first line looks like data, not a header "
+                                        r"\(every column name is a number\); softmaxkit needs "
+                                        r"a header row"):
+        read_table(p, target=target, require_target=False)
+
+
+def test_csv_without_header_and_unknown_target_says_so(tmp_path):
+    p = write(tmp_path, "d.csv", "5.1,3.5,setosa\n4.9,3.0,setosa\n")
+    with pytest.raises(DataError, match=r"target column 'species' not found.*'5.1', '3.5', "
+                                        r"'setosa'.*first line looks like data"):
+        read_table(p, target="species")
+
+
+@pytest.mark.parametrize("header", ["0,1,2", "400,410,420", "1990,2000,2010"])
+def test_csv_numbered_header_names_are_fine(tmp_path, header):
+    # pandas writes 0,1,2,... for a frame without column names; wavelengths, years
+    p = write(tmp_path, "d.csv", f"{header},label\n0.5,1.5,2.5,u\n3,4,5,v\n")
+    t = read_table(p, target="label")
+    assert t.feature_names == header.split(",")
+    assert read_table(p, target="label", features=header.split(",")[:2]).X.shape == (2, 2)
+    p = write(tmp_path, "e.csv", f"{header}\n0.5,1.5,2.5\n")
+    assert read_table(p).feature_names == header.split(",")
+
+
+def test_csv_number_names_with_a_text_target_are_fine(tmp_path):
+    # the target's name is no label of its own column: a real header
+    p = write(tmp_path, "d.csv", "5.1,3.5,species\n4.9,3.0,setosa\n6.1,2.9,virginica\n")
+    assert read_table(p, target="species").feature_names == ["5.1", "3.5"]
+
+
+@pytest.mark.parametrize("sep, row", [(";", "1;2;u"), ("\t", "1\t2\tu"),
+                                      (";", "1,5;2;u")])  # decimal commas too
+def test_csv_with_another_separator_gets_a_hint(tmp_path, sep, row):
+    p = write(tmp_path, "d.csv", sep.join(["a", "b", "y"]) + "\n" + row + "\n")
+    with pytest.raises(DataError, match=r"single column, .*separated by " + re.escape(repr(sep))
+                       + r"; softmaxkit reads comma-separated files"):
+        read_table(p, target="y")

@@ -310,8 +310,11 @@ def _read_for_model(model, meta, data, target=None):
     if target is not None and target in names:
         raise CLIError(f"--target {target!r} is one of the model's features, not its label "
                        f"column (the model's features: {_names_text(names)}).")
-    df_cols = list(read_frame(data).columns)
-    missing = [c for c in names if c not in df_cols]
+    df_cols = set(read_frame(data).columns)
+    # CSV header names are read stripped (so are the names asked for): a model
+    # fitted on ' sepal_width' (from a ', '-separated file) reads 'sepal_width'
+    csv = os.path.splitext(os.fspath(data))[1].lower() == ".csv"
+    missing = [c for c in names if (c.strip() if csv else c) not in df_cols]
     if missing:
         raise DataError(
             f"{os.fspath(data)!r} is missing the model's feature column"

@@ -4,7 +4,9 @@ feature matrix and a label vector, with one-line errors for bad data."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 
 import numpy as np
 
@@ -93,14 +95,21 @@ def read_frame(path, *, text_column=None):
     Returns
     -------
     frame : pandas.DataFrame of shape (n_rows, n_columns)
-        Column names converted to str; at least one row and one column.
+        Column names converted to str (CSV header names stripped of
+        surrounding whitespace); at least one row and one column.
 
     Raises
     ------
     DataError
         A missing, empty, unreadable or header-only file, an unsupported
-        extension, or a column name used twice (pandas would silently rename
-        the second ``a`` to ``a.1``).
+        extension, a column name used twice (pandas would silently rename
+        the second ``a`` to ``a.1``), a CSV column with an empty header name
+        (a row index saved by ``DataFrame.to_csv``, or a trailing separator),
+        data lines with more fields than the header, a CSV whose first line
+        looks like data (see :func:`read_table`), a CSV read as a single
+        column named like ``'a;b;c'`` (another separator), or a Parquet
+        column that is a saved row index (``'__index_level_0__'``,
+        ``'Unnamed: 0'``) or has an empty name.
 
     Examples
     --------
@@ -143,6 +152,8 @@ def read_frame(path, *, text_column=None):
             raise DataError(f"cannot read Parquet file {path!r}: {msg}") from None
     df.columns = [str(c) for c in df.columns]
     _check_unique(df.columns, path)
+    if kind == "parquet":
+        _check_parquet_names(df.columns, path)
     if df.shape[1] == 0:
         raise DataError(f"input file {path!r} is empty.")
     if df.shape[0] == 0:
@@ -165,7 +176,7 @@ def _na_defaults():
     return sorted(STR_NA_VALUES)
 
 
-def _check_unique(names, path):
+def _check_unique(names, path, *, stripped=False):
     seen, dups = set(), []
     for n in names:
         if n in seen and n not in dups:
@@ -173,28 +184,151 @@ def _check_unique(names, path):
         seen.add(n)
     if dups:
         raise DataError(
-            f"{path!r} has more than one column named {_show(dups)}; column names must be "
+            f"{path!r} has more than one column named {_show(dups)}"
+            f"{' (surrounding spaces stripped)' if stripped else ''}; column names must be "
             "unique."
         )
 
 
+_UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a CSV column without a name
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # a pandas index stored in Parquet
+
+
+def _check_parquet_names(names, path):
+    """Refuse a Parquet column with an empty name or that is a saved row index."""
+    for i, n in enumerate(names):
+        if n == "":
+            raise DataError(f"column {i + 1} of {path!r} has an empty name; name it or drop "
+                            "it.")
+        if _PANDAS_INDEX.fullmatch(n):
+            raise DataError(
+                f"column {n!r} of {path!r} is a row index stored as a column (a pandas index "
+                "written without its pandas metadata), not a feature; drop it, or write the "
+                "file with DataFrame.to_parquet(..., index=False)."
+            )
+        if _UNNAMED.fullmatch(n):
+            raise DataError(
+                f"column {n!r} of {path!r} looks like a row index: pandas names a CSV column "
+                "with an empty header that way (an index saved by DataFrame.to_csv); drop it, "
+                "or save the data with index=False."
+            )
+
+
+_OTHER_SEPARATORS = (";", "\t", "|")
+
+
+def _check_csv_header(names, path):
+    """Refuse a CSV header with an empty name, a name used twice (after
+    stripping) or one pandas' index column name, and a single column that is
+    a whole line of another separator; ``names`` are the stripped names."""
+    if len(names) == 1:
+        for sep in _OTHER_SEPARATORS:
+            if sep in names[0]:
+                raise DataError(
+                    f"{path!r} has a single column, named {names[0]!r}: the file may be "
+                    f"separated by {sep!r}; softmaxkit reads comma-separated files (convert "
+                    f"it, e.g. with pandas.read_csv(path, sep={sep!r}).to_csv(new_path, "
+                    "index=False))."
+                )
+    empty = [i for i, n in enumerate(names) if n == ""]
+    if empty:
+        i = empty[0]
+        where = f"column {i + 1} of {path!r} has an empty header name"
+        if i == len(names) - 1 and len(names) > 1:
+            raise DataError(
+                f"{where} (the last column): the lines probably end with a trailing ','; "
+                "remove the trailing separator (or name the column)."
+            )
+        if i == 0 and len(names) > 1:
+            raise DataError(
+                f"{where}: it looks like a row index saved by pandas' DataFrame.to_csv; drop "
+                "that column, or save the data with index=False."
+            )
+        raise DataError(f"{where}; name it or drop it.")
+    _check_unique(names, path, stripped=True)
+    for n in names:
+        if _UNNAMED.fullmatch(n):
+            raise DataError(
+                f"column {n!r} of {path!r} looks like a row index: pandas names a column "
+                "with an empty header that way (an index saved by DataFrame.to_csv); drop "
+                "it, or save the data with index=False."
+            )
+
+
+def _is_number(text):
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _numbered_names(names):
+    """Whether ``names`` are whole numbers in increasing order (``0,1,2``:
+    pandas' names of an unnamed frame; wavelengths, years): a real header."""
+    if not all(n.isdigit() for n in names):
+        return False
+    values = [int(n) for n in names]
+    return all(a < b for a, b in zip(values, values[1:], strict=False))
+
+
+_NO_HEADER = ("the first line looks like data, not a header (every column name is a "
+              "number); softmaxkit needs a header row")
+
+
+def _looks_like_data(names, df=None, target=None):
+    """Whether the CSV header ``names`` is really a row of data: every name is
+    a number (but not ``0,1,2``-style numbering), or every name but
+    ``target``'s is and ``target``'s name is one of its own column's labels."""
+    if all(_is_number(n) for n in names):
+        return not _numbered_names(names)
+    if target is None or df is None or target not in names or _is_number(target):
+        return False
+    others = [n for n in names if n != target]
+    if not others or not all(_is_number(n) for n in others) or _numbered_names(others):
+        return False
+    return bool((df[target].astype(str).str.strip() == target).any())
+
+
 def _read_csv(pd, path, text_column):
-    """pandas.read_csv, refusing duplicate header names and reading
-    ``text_column`` (when present) as exact text."""
-    # the header as written: pandas renames a repeated 'a' to 'a.1' when it reads
-    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
-                      na_filter=False)
-    _check_unique([n for n in raw.iloc[0].tolist() if n != ""] if len(raw) else [], path)
-    if text_column is None:
-        return pd.read_csv(path)
-    names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
-    if text_column not in names:
-        return pd.read_csv(path)
-    na = _na_defaults()
-    # keep_default_na=False with a per-column na_values: the usual missing-value
-    # markers everywhere but in the text column, which is read verbatim
-    return pd.read_csv(path, dtype={text_column: str}, keep_default_na=False,
-                       na_values={n: na for n in names if n != text_column})
+    """pandas.read_csv with the header names stripped, refusing a bad header
+    (see :func:`_check_csv_header`, :func:`_looks_like_data`) and data lines
+    longer than it, and reading ``text_column`` (when present) as exact text."""
+    # the header as written: pandas renames a repeated 'a' to 'a.1' and an
+    # empty name to 'Unnamed: 0' when it reads
+    try:  # the header and the first data line
+        raw = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False,
+                          na_filter=False)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m is None:
+            raise
+        if m[1] == "1":  # 'a;b;c' then '1,5;2': a ';'-separated file with decimal commas
+            head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
+                               na_filter=False)
+            _check_csv_header([str(n).strip() for n in head.iloc[0].tolist()], path)
+        # pandas would take the extra leading field(s) as the row index when it
+        # reads with the header, shifting every column
+        raise DataError(
+            f"line {m[2]} of {path!r} has more fields ({m[3]}) than the header ({m[1]}): the "
+            "data lines probably end with a trailing ',', or the header misses a column name."
+        ) from None
+    if not len(raw):
+        return pd.read_csv(path)  # raises (empty file) as pandas does
+    names = [str(n).strip() for n in raw.iloc[0].tolist()]
+    _check_csv_header(names, path)
+    if _looks_like_data(names):
+        raise DataError(f"{path!r}: {_NO_HEADER}.")
+    kwargs = {"header": 0, "names": names}
+    if text_column is not None and text_column in names:
+        na = _na_defaults()
+        # keep_default_na=False with a per-column na_values: the usual missing-value
+        # markers everywhere but in the text column, which is read verbatim
+        kwargs.update(dtype={text_column: str}, keep_default_na=False,
+                      na_values={n: na for n in names if n != text_column})
+    df = pd.read_csv(path, **kwargs)
+    if text_column is not None and _looks_like_data(names, df, text_column):
+        raise DataError(f"{path!r}: {_NO_HEADER}.")
+    return df
 
 
 def _numeric_column(pd, s, name, path):
@@ -339,7 +473,13 @@ def read_table(path, *, target=None, features=None, require_target=True):
     ----------
     path : str or os.PathLike
         A ``.csv`` (read with pandas) or ``.parquet`` / ``.pq`` file (read
-        with pyarrow through pandas), with a header row.
+        with pyarrow through pandas).  A CSV file needs a header row: its
+        names are stripped of surrounding whitespace (as are ``target`` and
+        ``features``), and a first line whose names are all numbers is taken
+        for data and refused, unless they are whole numbers in increasing
+        order (``0,1,2``, as pandas writes for unnamed columns, or
+        wavelengths, years); so is a target column whose name is one of its
+        own labels while every other name is a number.
     target : str, optional
         The label column.  In a CSV file it is read as text, never guessed
         at by pandas, and surrounding whitespace is stripped (``" 1"`` is
@@ -370,7 +510,9 @@ def read_table(path, *, target=None, features=None, require_target=True):
     ------
     DataError
         A one-line message for: a missing input file, an unsupported
-        extension, an empty or header-only file, a missing target or feature
+        extension, an empty or header-only file, a CSV without a header row,
+        a column with an empty name or that is a saved row index (see
+        :func:`read_frame`), a missing target or feature
         column, a column name used twice, a date/time feature column, a
         non-numeric, missing (NaN) or infinite feature value (naming the
         column and the 1-based data row, header excluded), a missing (empty)
@@ -393,6 +535,10 @@ def read_table(path, *, target=None, features=None, require_target=True):
     (array(['cat', 'dog'], dtype='<U3'), ['a', 'b'])
     """
     path = os.fspath(path)
+    if _file_kind(path) == "csv":  # CSV header names are read stripped
+        target = target.strip() if isinstance(target, str) else target
+        if features is not None:
+            features = [str(f).strip() for f in features]
     df = read_frame(path, text_column=target)
     pd = _import_pandas("CSV")
     columns = list(df.columns)
@@ -402,9 +548,13 @@ def read_table(path, *, target=None, features=None, require_target=True):
             y, label_text = _labels(pd, df[target], target, path,
                                     text=_file_kind(path) == "csv")
         elif require_target:
+            hint = ""
+            if _file_kind(path) == "csv" and sum(not _is_number(c) for c in columns) <= 1:
+                hint = ("; the first line looks like data, not a header (softmaxkit needs a "
+                        "header row)")
             raise DataError(
                 f"target column {target!r} not found in {path!r}; columns are: "
-                f"{_show(columns)}."
+                f"{_show(columns)}{hint}."
             )
     if features is None:
         features = [c for c in columns if c != target]
