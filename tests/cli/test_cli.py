@@ -877,3 +877,15 @@ def test_csv_with_another_separator_gets_a_hint(tmp_path, capsys, iris_df, sep):
     assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
                  r"has a single column, named .*: the file may be separated by "
                  + re.escape(repr(sep)), tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_non_integral_numeric_labels_are_refused(tmp_path, capsys, iris_df, fmt):
+    """A classifier takes integer or string classes, not non-integral numbers."""
+    df = iris_df.copy()
+    df["species"] = df["species"].map({"setosa": 0.5, "versicolor": 1.5, "virginica": 2.25})
+    data = tmp_path / f"d.{fmt}"
+    df.to_csv(data, index=False) if fmt == "csv" else df.to_parquet(data)
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
+                 r"labels of column 'species' are non-integral numbers \(0.5, 1.5, 2.25\); "
+                 r"classes must be integers or strings", tmp_path=tmp_path)

@@ -364,6 +364,24 @@ def _split(X, y, size, seed):
         return train_test_split(X, y, test_size=size, random_state=seed), False
 
 
+def _check_label_type(y, target):
+    """Refuse float labels (the reader makes integral ones int64): a classifier,
+    as in scikit-learn, takes integer or string classes."""
+    if np.asarray(y).dtype.kind != "f":
+        return
+    values = np.unique(y)
+    odd = values[values != np.round(values)]
+    if odd.size:
+        shown = ", ".join(repr(float(v)) for v in odd[:3]) + (", ..." if odd.size > 3 else "")
+        what = f"non-integral numbers ({shown})"
+    else:
+        what = "whole numbers too large to be exact in float64 (beyond 2**53)"
+    raise CLIError(
+        f"labels of column {target!r} are {what}; classes must be integers or strings "
+        "(map them to integers or names first)."
+    )
+
+
 def cmd_fit(args):
     from ..io import read_table, save_model
 
@@ -381,6 +399,7 @@ def cmd_fit(args):
         raise CLIError("--scheduler needs --engine dask.")
     table = read_table(args.data, target=args.target, features=args.features)
     X, y = table.X, table.y
+    _check_label_type(y, args.target)
     classes = np.unique(y)
     if classes.size < 2:
         raise CLIError(
