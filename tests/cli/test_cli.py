@@ -889,3 +889,47 @@ def test_non_integral_numeric_labels_are_refused(tmp_path, capsys, iris_df, fmt)
     assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm"],
                  r"labels of column 'species' are non-integral numbers \(0.5, 1.5, 2.25\); "
                  r"classes must be integers or strings", tmp_path=tmp_path)
+
+
+def _with_rare_class(tmp_path, iris_df, n_rare):
+    df = pd.concat([iris_df, iris_df.head(n_rare).assign(species="rare")], ignore_index=True)
+    data = tmp_path / "rare.csv"
+    df.to_csv(data, index=False)
+    return data
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_class_too_small_for_the_splits_is_refused_up_front(tmp_path, capsys, iris_df, seed):
+    """A class with fewer rows than the splits need: one clear error before
+    splitting, whatever the seed (it used to depend on where the row landed)."""
+    data = _with_rare_class(tmp_path, iris_df, 1)
+    argv = ["fit", data, "--target", "species", "--model", tmp_path / "m.skm", "--seed", seed]
+    assert_error(capsys, argv, r"class 'rare' of target column 'species' has only 1 row; a "
+                 r"held-out split \(--test-size 0.25\) needs at least 2 rows of every class.*"
+                 r"--test-size 0", tmp_path=tmp_path)
+    assert_error(capsys, [*argv, "--calibrate"],
+                 r"class 'rare' .* has only 1 row; a held-out split \(--test-size 0.25\) and a "
+                 r"calibration split \(--calibrate\) need at least 3 rows of every class",
+                 tmp_path=tmp_path)
+    data = _with_rare_class(tmp_path, iris_df, 2)
+    assert_error(capsys, ["fit", data, "--target", "species", "--model", tmp_path / "m.skm",
+                          "--seed", seed, "--calibrate"],
+                 r"class 'rare' .* has only 2 rows; .*at least 3 rows", tmp_path=tmp_path)
+    rc, out, err = run(capsys, *argv, "--test-size", "0")  # trains on every row
+    assert rc == 0, err
+    assert "rare" in out
+
+
+def test_calibration_at_the_temperature_bound_warns_in_cli_terms(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(-3, 0.3, 30), rng.normal(3, 0.3, 30)]
+    data = tmp_path / "sep.csv"
+    pd.DataFrame({"x": x, "y": ["a"] * 30 + ["b"] * 30}).to_csv(data, index=False)
+    rc, out, err = run(capsys, "fit", data, "--target", "y", "--calibrate", "--model",
+                       tmp_path / "m.skm")
+    assert rc == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: "), err
+    assert "bounds" not in lines[0] and "Widen" not in lines[0]
+    assert re.search(r"the temperature fitted on the calibration split \(9 rows\) reached its "
+                     r"limit, T=0.01: that split is too small or too easily separated", lines[0])

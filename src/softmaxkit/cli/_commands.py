@@ -221,13 +221,15 @@ def _progress(model, enabled):
 
 
 @contextlib.contextmanager
-def _warnings_to_stderr():
+def _warnings_to_stderr(rewrite=None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     seen = set()
     for w in caught:
         msg = " ".join(str(w.message).split())
+        if rewrite is not None:
+            msg = rewrite(msg)
         if msg not in seen:
             seen.add(msg)
             print(f"warning: {msg}", file=sys.stderr)
@@ -382,6 +384,61 @@ def _check_label_type(y, target):
     )
 
 
+def _check_class_sizes(y, args):
+    """Refuse, before splitting, a class with fewer rows than the splits need:
+    one to train on, one to hold out (--test-size > 0), one to calibrate on
+    (--calibrate).  Otherwise where its rows land depends on the seed, and a
+    held-out or calibration label the model never saw fails later."""
+    splits = []
+    if args.test_size > 0:
+        splits.append(f"a held-out split (--test-size {args.test_size:g})")
+    if args.calibrate:
+        splits.append("a calibration split (--calibrate)")
+    need = 1 + len(splits)
+    if need == 1:
+        return
+    values, counts = np.unique(y, return_counts=True)
+    small = [(v, int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)
+             if c < need]
+    if not small:
+        return
+    v, c = small[0]
+    more = f" (and {len(small) - 1} more class{'es' if len(small) > 2 else ''})" \
+        if len(small) > 1 else ""
+    ways = ["add rows of that class"]
+    if args.test_size > 0:
+        ways.append("use --test-size 0 to train on every row (no held-out metrics)")
+    if args.calibrate:
+        ways.append("leave out --calibrate")
+    raise CLIError(
+        f"class {v!r} of target column {args.target!r} has only {c} row{'s' if c != 1 else ''}"
+        f"{more}; {' and '.join(splits)} need{'s' if len(splits) == 1 else ''} at least "
+        f"{need} rows of every class (one for each split and one to train on): "
+        f"{', or '.join(ways)}."
+    )
+
+
+def _calibration_warning(n_cal):
+    """Reword TemperatureScaler's 'lies outside bounds' warning (whose advice,
+    to widen the bounds, a command-line user cannot follow)."""
+    import re
+
+    def rewrite(msg):
+        m = re.match(r"The optimal temperature lies outside bounds=.*; using T=([^.]+(?:\.\d+)?)",
+                     msg)
+        if m is None:
+            return msg
+        t = float(m[1])
+        effect = ("its probabilities nearly 0 or 1" if t < 1 else
+                  "its probabilities nearly uniform")
+        return (f"the temperature fitted on the calibration split ({n_cal} rows) reached its "
+                f"limit, T={t:g}: that split is too small or too easily separated to calibrate "
+                f"on; the model is stored with T={t:g}, which makes {effect}. Use more data, or "
+                "fit without --calibrate.")
+
+    return rewrite
+
+
 def cmd_fit(args):
     from ..io import read_table, save_model
 
@@ -406,6 +463,7 @@ def cmd_fit(args):
             f"target column {args.target!r} of {args.data!r} has a single class "
             f"({classes[0].item()!r}); a classifier needs at least two."
         )
+    _check_class_sizes(y, args)
     model = _build_estimator(args)
     names = table.feature_names
 
@@ -420,6 +478,13 @@ def cmd_fit(args):
     if np.unique(y_tr).size < 2:
         raise CLIError("the training split holds a single class; use more data or a smaller "
                        "--test-size.")
+    lost = np.setdiff1d(classes, y_tr)
+    if lost.size:  # not seen after the up-front check, but a split may still miss one
+        raise CLIError(
+            f"the training split holds no row of class{'es' if lost.size > 1 else ''} "
+            f"{_names_text(lost.tolist(), 5)}; use more rows of "
+            f"{'them' if lost.size > 1 else 'it'}, a smaller --test-size or no --calibrate."
+        )
 
     t0 = time.perf_counter()
     with _warnings_to_stderr(), _progress(model, True):
@@ -430,7 +495,7 @@ def cmd_fit(args):
     if args.calibrate:
         from ..models import TemperatureScaler
 
-        with _warnings_to_stderr():
+        with _warnings_to_stderr(rewrite=_calibration_warning(len(y_cal))):
             scaler = TemperatureScaler().fit_estimator(model, _frame(X_cal, names), y_cal)
         temperature = float(scaler.temperature_)
 
