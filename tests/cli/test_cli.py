@@ -933,3 +933,39 @@ def test_calibration_at_the_temperature_bound_warns_in_cli_terms(tmp_path, capsy
     assert "bounds" not in lines[0] and "Widen" not in lines[0]
     assert re.search(r"the temperature fitted on the calibration split \(9 rows\) reached its "
                      r"limit, T=0.01: that split is too small or too easily separated", lines[0])
+
+
+def test_predict_and_evaluate_warnings_are_one_line_each(tmp_path, capsys, trained, iris_df):
+    """Warnings of every command are 'warning: ...' lines, not Python's
+    'path:line: RuntimeWarning' with the source line."""
+    model, _ = trained
+    df = iris_df.head(6).copy()
+    df["petal_l"] = [1.7e308, -1.7e308] * 3  # overflows the logits
+    data = tmp_path / "huge.csv"
+    df.to_csv(data, index=False)
+    for argv in (["predict", model, data], ["evaluate", model, data, "--target", "species"]):
+        rc, out, err = run(capsys, *argv)
+        assert rc == 0, err
+        lines = err.strip().splitlines()
+        assert lines and all(line.startswith("warning: ") for line in lines), err
+        assert any("overflow" in line for line in lines)
+        assert ".py" not in err
+
+
+def test_third_party_deprecation_warnings_are_not_shown(capsys):
+    import warnings
+
+    from softmaxkit.cli import _commands
+
+    here = _commands.__file__
+    with _commands._warnings_to_stderr():
+        warnings.warn_explicit("reset_index inplace is deprecated", DeprecationWarning,
+                               "/site-packages/dask/dataframe/io.py", 10, module="dask.io")
+        warnings.warn_explicit("a pandas future change", FutureWarning,
+                               "/site-packages/pandas/core/frame.py", 10)
+        warnings.warn_explicit("a softmaxkit deprecation", FutureWarning, here, 1)
+        warnings.warn_explicit("overflow in matmul", RuntimeWarning,
+                               "/site-packages/numpy/core.py", 1)
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["warning: a softmaxkit deprecation",
+                                "warning: overflow in matmul"]

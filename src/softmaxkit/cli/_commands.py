@@ -5,6 +5,7 @@ turned into one ``error: ...`` line by :func:`softmaxkit.cli.main`."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -220,13 +221,33 @@ def _progress(model, enabled):
             state["bar"].stop()
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def _from_softmaxkit(w):
+    """Whether warning ``w`` is attributed to softmaxkit's own code."""
+    try:
+        path = os.path.abspath(w.filename)
+    except (TypeError, ValueError):
+        return False
+    return path == _PACKAGE_DIR or path.startswith(_PACKAGE_DIR + os.sep)
+
+
 @contextlib.contextmanager
 def _warnings_to_stderr(rewrite=None):
+    """Show the warnings raised in the block, once each, as one-line
+    ``warning: ...`` messages on stderr after it (none if it raises).
+    Deprecation notices (DeprecationWarning, FutureWarning) of other packages
+    (dask, pandas, ...) are meant for developers and are dropped; ``rewrite``
+    maps a message to the text shown."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     seen = set()
     for w in caught:
+        if issubclass(w.category, _DEPRECATIONS) and not _from_softmaxkit(w):
+            continue
         msg = " ".join(str(w.message).split())
         if rewrite is not None:
             msg = rewrite(msg)
@@ -826,10 +847,22 @@ def cmd_demo(args):
     return 0
 
 
+def _command(fn):
+    """``fn`` with the warnings it raises shown as one-line ``warning:``
+    messages (:func:`_warnings_to_stderr`), as every command does."""
+
+    @functools.wraps(fn)
+    def run(args):
+        with _warnings_to_stderr():
+            return fn(args)
+
+    return run
+
+
 COMMANDS = {
-    "demo": cmd_demo,
-    "fit": cmd_fit,
-    "predict": cmd_predict,
-    "evaluate": cmd_evaluate,
-    "inspect": cmd_inspect,
+    "demo": _command(cmd_demo),
+    "fit": _command(cmd_fit),
+    "predict": _command(cmd_predict),
+    "evaluate": _command(cmd_evaluate),
+    "inspect": _command(cmd_inspect),
 }
