@@ -6,6 +6,7 @@ against the library and scikit-learn."""
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -969,3 +970,78 @@ def test_third_party_deprecation_warnings_are_not_shown(capsys):
     err = capsys.readouterr().err
     assert err.splitlines() == ["warning: a softmaxkit deprecation",
                                 "warning: overflow in matmul"]
+
+
+def _stall_output(marker=None):
+    """A DataFrame.to_csv that writes half a file, then waits to be killed."""
+    import time
+
+    def to_csv(self, path, *a, **k):
+        with open(path, "w") as fh:
+            fh.write("prediction\nhalf")
+        if marker is None:
+            if not callable(signal.getsignal(signal.SIGTERM)):  # would kill pytest itself
+                raise AssertionError("the command installs no SIGTERM handler")
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            open(marker, "w").close()
+        for _ in range(6000):  # at most a minute; SIGTERM ends it
+            time.sleep(0.01)
+        raise AssertionError("SIGTERM was not delivered")
+
+    return to_csv
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="POSIX")
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, capsys, trained,
+                                                        monkeypatch):
+    """SIGTERM (a timeout, kill, a cancelled CI job) ends a command the way
+    Ctrl-C does: temporary file removed, target untouched, one error line,
+    exit code 143; the previous SIGTERM handler is restored afterwards."""
+    model, csv = trained
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", _stall_output())
+    out = tmp_path / "pred.csv"
+    assert_error(capsys, ["predict", model, csv, "-o", out], r"^error: terminated \(SIGTERM\)$",
+                 tmp_path=tmp_path, code=143)
+    assert os.listdir(tmp_path) == []
+    out.write_text("old\n")  # an existing target stays as it was
+    assert_error(capsys, ["predict", model, csv, "-o", out], r"terminated", code=143)
+    assert out.read_text() == "old\n" and os.listdir(tmp_path) == ["pred.csv"]
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_from_outside_subprocess(tmp_path, trained):
+    model, csv = trained
+    marker = tmp_path / "writing"
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code = (
+        "import sys, pandas as pd\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import test_cli\n"
+        "from softmaxkit.cli import main\n"
+        "pd.DataFrame.to_csv = test_cli._stall_output(sys.argv[2])\n"
+        "sys.exit(main(['predict', sys.argv[3], sys.argv[4], '-o', sys.argv[5]]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, os.path.dirname(__file__), str(marker), str(model),
+         str(csv), str(out_dir / "pred.csv")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # wait (at most 2 minutes) until it is writing
+            if marker.exists() or proc.poll() is not None:
+                break
+            import time
+
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip() == "error: terminated (SIGTERM)"
+    assert os.listdir(out_dir) == []

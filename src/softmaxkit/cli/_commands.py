@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -847,14 +849,54 @@ def cmd_demo(args):
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: unwinds like Ctrl-C (temporary files
+    removed by atomic_path, the target untouched)."""
+
+
+EXIT_TERMINATED = 128 + signal.SIGTERM if hasattr(signal, "SIGTERM") else 143
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the block runs, SIGTERM (a timeout, ``kill``, a cancelled CI job)
+    raises :class:`_Terminated` instead of killing the process outright, so
+    the block's clean-up runs; a second SIGTERM during that clean-up is
+    ignored.  The previous handler is restored afterwards.  A no-op outside
+    the main thread (where Python cannot install signal handlers)."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not \
+            threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def _command(fn):
-    """``fn`` with the warnings it raises shown as one-line ``warning:``
-    messages (:func:`_warnings_to_stderr`), as every command does."""
+    """``fn`` as every command runs: its warnings shown as one-line ``warning:``
+    messages (:func:`_warnings_to_stderr`), and SIGTERM turned into a clean
+    exit (no partial or temporary file) with one ``error: terminated (SIGTERM)``
+    line and exit code 143 (128 + 15)."""
 
     @functools.wraps(fn)
     def run(args):
-        with _warnings_to_stderr():
-            return fn(args)
+        with _sigterm_raises():
+            try:
+                with _warnings_to_stderr():
+                    return fn(args)
+            except _Terminated:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stdout.flush()
+                print("error: terminated (SIGTERM)", file=sys.stderr)
+                return EXIT_TERMINATED
 
     return run
 
