@@ -278,12 +278,25 @@ def test_fit_missing_input(tmp_path, capsys):
         (["--penalty", "elasticnet"], r"--penalty elasticnet needs --l1-ratio"),
         (["--max-iter", "0"], r"--max-iter must be >= 1"),
         (["--features", "a,,b"], r"comma-separated list"),
-        (["--solver", "no-such-solver"], r"'solver' parameter of SoftmaxRegression"),
     ],
 )
 def test_fit_bad_option_values(tmp_path, capsys, iris_csv, opts, match):
     assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
                           tmp_path / "m.skm", *opts], match, tmp_path=tmp_path)
+
+
+def test_fit_bad_solver_is_a_usage_error(tmp_path, capsys, iris_csv):
+    from softmaxkit.cli._parser import SOLVERS
+    from softmaxkit.models._softmax_regression import _SOLVERS
+
+    assert SOLVERS == _SOLVERS  # the command line offers exactly the estimator's solvers
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                          tmp_path / "m.skm", "--solver", "bogus"],
+                 r"argument --solver: invalid choice: 'bogus' \(choose from .*'lbfgs'",
+                 tmp_path=tmp_path, code=2)
+    rc, out, err = run(capsys, "fit", iris_csv, "--target", "species", "--model",
+                       tmp_path / "m.skm", "--solver", "lbfgs")
+    assert rc == 0, err
 
 
 def test_fit_unwritable_model_path(tmp_path, capsys, iris_csv):
@@ -1045,3 +1058,21 @@ def test_sigterm_from_outside_subprocess(tmp_path, trained):
     assert proc.returncode == 143, err
     assert err.strip() == "error: terminated (SIGTERM)"
     assert os.listdir(out_dir) == []
+
+
+def test_evaluate_checks_the_plots_directory_first(tmp_path, capsys, trained):
+    """A --plots directory that cannot be made fails before the report, like demo."""
+    model, csv = trained
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert_error(capsys, ["evaluate", model, csv, "--target", "species", "--plots",
+                          blocker / "plots"],
+                 r"cannot create plots directory .*file.txt/plots': .*file.txt' is not a "
+                 r"directory", tmp_path=tmp_path)
+
+
+def test_dask_engine_refuses_csv_in_one_line(tmp_path, capsys, iris_csv):
+    assert_error(capsys, ["fit", iris_csv, "--target", "species", "--model",
+                          tmp_path / "m.skm", "--engine", "dask"],
+                 r"--engine dask reads Parquet data only .*; for a CSV file use the default "
+                 r"--engine memory", tmp_path=tmp_path)

@@ -407,6 +407,39 @@ def _check_label_type(y, target):
     )
 
 
+def _check_dask_data(data):
+    """Refuse, in one line, data the Dask engine cannot read (it reads Parquet)."""
+    data = os.fspath(data)
+    ext = os.path.splitext(data)[1].lower()
+    if ext == ".csv" or (os.path.isfile(data) and ext not in (".parquet", ".pq")):
+        raise CLIError(f"--engine dask reads Parquet data only (a .parquet file, a directory "
+                       f"of them or a glob such as 'data/*.parquet'), not {data!r}; for a CSV "
+                       "file use the default --engine memory.")
+
+
+def _check_dir_creatable(path, what):
+    """Check, without creating anything, that directory ``path`` exists and is
+    writable or can be made (its nearest existing ancestor is a writable
+    directory); the error is the one :func:`_prepare_dir` would give later."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise CLIError(f"cannot write {what} to {path!r}: it exists and is not a "
+                           "directory.")
+        if not os.access(path, os.W_OK):
+            raise CLIError(f"cannot write {what} to {path!r}: directory is not writable.")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CLIError(f"cannot create {what} directory {path!r}: {parent!r} is not a "
+                       "directory.")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"cannot create {what} directory {path!r}: {parent!r} is not "
+                       "writable.")
+
+
 def _check_class_sizes(y, args):
     """Refuse, before splitting, a class with fewer rows than the splits need:
     one to train on, one to hold out (--test-size > 0), one to calibrate on
@@ -468,6 +501,7 @@ def cmd_fit(args):
     _check_writable_file(args.model, "model file")
     _check_model_path(args.model, args.data)
     if getattr(args, "engine", "memory") == "dask":  # --- Dask engine (issue #7) ---
+        _check_dask_data(args.data)
         from ..distributed._cli import fit_from_args
 
         with _warnings_to_stderr(), _progress(None, True):
@@ -639,8 +673,8 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    if args.plots is not None and os.path.exists(args.plots) and not os.path.isdir(args.plots):
-        raise CLIError(f"cannot write plots to {args.plots!r}: it exists and is not a directory.")
+    if args.plots is not None:  # before any work or output, as demo does
+        _check_dir_creatable(args.plots, "plots")
     model, meta = _load_classifier(args.model)
     table = _read_for_model(model, meta, args.data, target=args.target)
     classes = np.asarray(model.classes_)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["build_parser", "CLIError", "UsageError"]
+__all__ = ["build_parser", "CLIError", "UsageError", "SOLVERS"]
 
 
 class CLIError(Exception):
@@ -58,6 +58,9 @@ def _int_type(name, low, high=None):
 
     return parse
 
+
+# SoftmaxRegression's solvers (a test checks this list against the estimator's)
+SOLVERS = ("auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton")
 
 SEED_MAX = 2**32 - 1  # what NumPy's RandomState (scikit-learn's splits) accepts
 
@@ -126,8 +129,9 @@ def build_parser():
     f.add_argument("--l1-ratio", type=_float_type("--l1-ratio", low=0, high=1), default=None,
                    metavar="F", help="elasticnet mixing in [0, 1] (required with "
                    "--penalty elasticnet)")
-    f.add_argument("--solver", default="auto", metavar="NAME",
-                   help="solver name passed to SoftmaxRegression (default: auto)")
+    f.add_argument("--solver", choices=SOLVERS, default="auto",
+                   help="SoftmaxRegression's solver (default: auto, which picks one; l1 and "
+                   "elasticnet need auto or prox-newton)")
     f.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="reweight classes inversely to their frequency")
     f.add_argument("--max-iter", type=_int_type("--max-iter", 1), default=None, metavar="N",
