@@ -561,6 +561,18 @@ def test_entries_too_large_for_the_curvature_sums_are_the_in_memory_error(client
     assert _our_keys(client) == []
 
 
+def test_non_integral_number_labels_are_refused_as_in_memory(client):
+    """Labels 0.5 / 1.5 / 2.25 were trained on as three classes on Dask; in memory
+    scikit-learn's check refuses them as continuous."""
+    X, y, _ = _data(12)
+    yf = np.array([0.5, 1.5, 2.25, 3.0])[y % 4]
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        SoftmaxRegression().fit(X, yf)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        SoftmaxRegression().fit(*_dask(X, yf))
+    assert _our_keys(client) == []
+
+
 def test_bad_input_errors(client):
     X, y, s = _data(12)
     Xd, yd, sd = _dask(X, y, s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
 
 from .._validation import check_entry_range, plain
 from . import _chunks
@@ -301,6 +302,9 @@ class DaskDataTerm:
         self.soft_targets = False
         labels = [st["labels"] for st in stats if st["n"]]
         seen = np.unique(np.concatenate(labels))
+        # non-integral numbers (0.5, 1.5) are not classes: scikit-learn's error, as in
+        # memory (the distinct labels decide it as all of y would)
+        check_classification_targets(seen)
         if classes is None:
             classes = seen
         else:
