@@ -36,7 +36,7 @@ def main(argv=None):
     -------
     code : int
         0 on success; 1 for a failed command, 2 for a bad command line, 130
-        when interrupted.
+        when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
 
     Examples
     --------
