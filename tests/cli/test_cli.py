@@ -830,7 +830,7 @@ def test_trailing_separator_is_refused(tmp_path, capsys):
                  r"probably end with a trailing ','", tmp_path=tmp_path)
     data.write_text("a,b,label\n1,2,x,\n3,4,y,\n")  # on the data lines only
     assert_error(capsys, ["fit", data, "--target", "b", "--model", tmp_path / "m.skm"],
-                 r"line 2 of .* has more fields \(4\) than the header \(3\)",
+                 r"data row 1 \(line 2\) of .* has more fields \(4\) than the header \(3\)",
                  tmp_path=tmp_path)
 
 
@@ -934,6 +934,40 @@ def test_class_too_small_for_the_splits_is_refused_up_front(tmp_path, capsys, ir
     assert "rare" in out
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 10])
+def test_splits_too_small_for_every_class_are_refused_up_front(tmp_path, capsys, seed):
+    """4 classes x 3 rows with --calibrate passed the per-class check, but the
+    held-out quarter (3 rows) cannot hold 4 classes: scikit-learn's stratified
+    split fails and the random one it fell back to left a class out of the
+    training rows for some seeds."""
+    data = tmp_path / "small.csv"
+    pd.DataFrame({"x": np.arange(12.0), "label": list("abcd") * 3}).to_csv(data, index=False)
+    argv = ["fit", data, "--target", "label", "--calibrate", "--seed", seed,
+            "--model", tmp_path / "m.skm"]
+    assert_error(capsys, argv, r"the held-out split \(--test-size 0.25 of 12 rows\) would "
+                 r"hold 3 rows, fewer than the 4 classes", tmp_path=tmp_path)
+    rc, out, err = run(capsys, *argv[:4], "--test-size", "0", "--model", tmp_path / "m.skm")
+    assert rc == 0, err
+
+
+def test_predict_reads_number_named_columns_of_the_model(tmp_path, capsys):
+    """fit accepted a file whose feature names are decimal wavelengths (its text
+    target settles that the first line is a header); predict, on the same
+    columns without the target, refused it as header-less."""
+    rng = np.random.default_rng(0)
+    cols = ["400.5", "401.0", "401.5"]
+    df = pd.DataFrame(rng.normal(size=(40, 3)), columns=cols)
+    df["label"] = np.where(df["400.5"] > 0, "a", "b")
+    df.to_csv(tmp_path / "train.csv", index=False)
+    df[cols].head(5).to_csv(tmp_path / "new.csv", index=False)
+    rc, _, err = run(capsys, "fit", tmp_path / "train.csv", "--target", "label", "--model",
+                     tmp_path / "m.skm")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "predict", tmp_path / "m.skm", tmp_path / "new.csv")
+    assert rc == 0, err
+    assert len(out.strip().splitlines()) == 6  # header and 5 predictions
+
+
 def test_calibration_at_the_temperature_bound_warns_in_cli_terms(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = np.r_[rng.normal(-3, 0.3, 30), rng.normal(3, 0.3, 30)]
@@ -1022,6 +1056,31 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, capsys, traine
     assert_error(capsys, ["predict", model, csv, "-o", out], r"terminated", code=143)
     assert out.read_text() == "old\n" and os.listdir(tmp_path) == ["pred.csv"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="POSIX")
+@pytest.mark.parametrize("handler", ["ignore", "own"])
+def test_an_ignored_or_own_sigterm_handler_is_left_alone(tmp_path, capsys, trained, handler):
+    """``trap '' TERM`` (SIGTERM ignored) must stay in force while a command runs,
+    and a program running main() in-process keeps its own handler: the CLI only
+    takes over SIGTERM's default action (it once made an ignored SIGTERM end the
+    command with exit code 143)."""
+    model, csv = trained
+    seen = []
+    own = signal.SIG_IGN if handler == "ignore" else (lambda signum, frame: seen.append(signum))
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        from softmaxkit.cli import _commands
+
+        with _commands._sigterm_raises():
+            assert signal.getsignal(signal.SIGTERM) is own
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored, or handled by the program
+        assert main(["predict", str(model), str(csv), "-o", str(tmp_path / "p.csv")]) == 0
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ([] if handler == "ignore" else [signal.SIGTERM])
+    capsys.readouterr()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")

@@ -269,6 +269,22 @@ def test_fit_parquet_dataframe_equals_in_memory(client, tmp_path):
     assert list(Xg.columns) == cols and Xg.npartitions == len(UNEVEN)
 
 
+@pytest.mark.parametrize("name", ["__index_level_0__", "Unnamed: 0", ""])
+def test_parquet_row_index_or_nameless_column_is_refused_as_in_memory(tmp_path, name):
+    """The in-memory reader refuses a saved row index and a nameless column; the
+    Dask reader trained on them as features (a model that could then not
+    predict on its own training file)."""
+    from softmaxkit.io import DataError, read_table
+
+    frame = pd.DataFrame({name: np.arange(6), "x": np.arange(6.0), "label": [0, 1] * 3})
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    with pytest.raises(DataError) as mem:
+        read_table(tmp_path / "d.parquet", target="label")
+    with pytest.raises(DataError) as dsk:
+        read_parquet_dataset(tmp_path / "d.parquet", "label")
+    assert str(dsk.value) == str(mem.value)
+
+
 def _soft(y, seed, k=K):
     """Teacher probabilities: mostly the label, the rest spread at random."""
     rng = np.random.default_rng(seed)

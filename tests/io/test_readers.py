@@ -366,8 +366,8 @@ def test_csv_trailing_separator_is_refused(tmp_path):
 def test_csv_trailing_separator_on_data_lines_only_is_refused(tmp_path):
     # pandas would take the first column as the row index and shift the others
     p = write(tmp_path, "d.csv", "a,b,label\n1,2,x,\n3,4,y,\n")
-    with pytest.raises(DataError, match=r"line 2 of .* has more fields \(4\) than the header "
-                                        r"\(3\).*trailing ','"):
+    with pytest.raises(DataError, match=r"data row 1 \(line 2\) of .* has more fields \(4\) "
+                                        r"than the header \(3\).*trailing ','"):
         read_table(p, target="b")
 
 
@@ -439,3 +439,30 @@ def test_csv_with_another_separator_gets_a_hint(tmp_path, sep, row):
     with pytest.raises(DataError, match=r"single column, .*separated by " + re.escape(repr(sep))
                        + r"; softmaxkit reads comma-separated files"):
         read_table(p, target="y")
+
+
+def test_csv_longer_data_line_after_the_first_is_one_line(tmp_path):
+    """Only the first data line was compared with the header; a later long line
+    gave pandas' "Error tokenizing data. C error: ..." text."""
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n1,2,p\n3,4,q\n5,6,r,\n")
+    with pytest.raises(DataError, match=r"^data row 3 \(line 4\) of .* has more fields \(4\) "
+                                        r"than the header \(3\)"):
+        read_table(p, target="y")
+
+
+def test_csv_with_number_names_is_read_as_a_header_for_a_model(tmp_path):
+    """A feature-only file whose names are all numbers (decimal wavelengths,
+    descending wavenumbers) was refused at predict time as header-less although
+    fit had accepted it with its text target: the model's feature names settle
+    it; whole numbers in decreasing order are a header too."""
+    p = tmp_path / "new.csv"
+    p.write_text("400.5,401.0,401.5\n0.1,0.2,0.3\n0.4,0.5,0.6\n")
+    with pytest.raises(DataError, match="looks like data"):
+        read_table(p, require_target=False)
+    t = read_table(p, features=["400.5", "401.0", "401.5"], require_target=False)
+    assert t.X.shape == (2, 3)
+    q = tmp_path / "wn.csv"
+    q.write_text("4000,3998,3996\n0.1,0.2,0.3\n")
+    assert read_table(q, require_target=False).X.shape == (1, 3)
+

@@ -603,6 +603,8 @@ def test_float32_probabilities_of_a_large_vocabulary_are_accepted():
     np.testing.assert_allclose(float(smk.cross_entropy(z, p)), ref, rtol=1e-5)
     with pytest.raises(ValueError, match=r"within 1e-06"):
         smk.cross_entropy(z.astype(np.float64), p.astype(np.float64))
+    with pytest.raises(ValueError, match=r"within 1e-06"):  # big-endian float64 too
+        smk.cross_entropy(z.astype(np.float64), p.astype(">f8"))
     with pytest.raises(ValueError, match=r"within 0.0001"):
         smk.cross_entropy(z, p * np.float32(1.001))
 

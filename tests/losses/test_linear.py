@@ -324,6 +324,11 @@ def test_soft_targets_use_the_estimators_row_sum_rule():
     with pytest.raises(ValueError, match="summing to 1"):
         lin.loss(coef, X, P)
     lin.loss(coef, X.astype(np.float32), P.astype(np.float32))
+    # the rule follows the targets' storage too (as cross_entropy's): float32
+    # probabilities 3e-6 off are accepted with float64 X
+    P32 = np.full((len(Y), 4), 0.25, dtype=np.float32)
+    P32[0] *= np.float32(1 + 3e-6)
+    lin.loss(coef, X, P32)
     P[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         lin.loss(coef, X, P)

@@ -618,11 +618,16 @@ def test_entries_too_large_for_the_curvature_sums_are_a_clear_error(sparse):
         with pytest.raises(ValueError, match=r"entries up to 6\.9e\+200 .* overflow float64\."
                                              r"  Scale the features"):
             SoftmaxRegression(solver=solver).fit(sp.csr_matrix(Xb) if sparse else Xb, y)
-    X32 = (X * 1e17).astype(np.float32)
+    X32 = (X * 1e19).astype(np.float32)  # 150 rows of 7e19: squares sum past 3.4e38
     with pytest.raises(ValueError, match="overflow float32.*or pass float64 X"):
         SoftmaxRegression().fit(sp.csr_matrix(X32) if sparse else X32, y)
     with pytest.raises(ValueError, match="Scale the features"):
         SoftmaxRegression().partial_fit(Xb, y, classes=np.unique(y))
+    # large but summable (150 x 7e17 squared is 7e37 < 3.4e38): still trained, in float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = SoftmaxRegression(solver="lbfgs").fit((X * 1e17).astype(np.float32), y)
+    assert m.coef_.dtype == np.float32 and np.all(np.isfinite(m.coef_))
 
 
 def test_large_entries_keep_the_float32_products_out(monkeypatch):

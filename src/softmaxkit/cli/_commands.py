@@ -335,7 +335,7 @@ def _read_for_model(model, meta, data, target=None):
     if target is not None and target in names:
         raise CLIError(f"--target {target!r} is one of the model's features, not its label "
                        f"column (the model's features: {_names_text(names)}).")
-    df_cols = set(read_frame(data).columns)
+    df_cols = set(read_frame(data, known_names=names).columns)
     # CSV header names are read stripped (so are the names asked for): a model
     # fitted on ' sepal_width' (from a ', '-separated file) reads 'sepal_width'
     csv = os.path.splitext(os.fspath(data))[1].lower() == ".csv"
@@ -440,6 +440,34 @@ def _check_dir_creatable(path, what):
                        "writable.")
 
 
+def _check_split_sizes(n, n_classes, args):
+    """Refuse splits too small to hold a row of every class: scikit-learn's
+    stratified split needs as many rows as classes on each side, and the
+    random split it would fall back to may leave a class out of the training
+    rows, depending on the seed.  Sizes as ``train_test_split`` makes them
+    (``ceil(fraction * rows)`` held out); calibration takes 20% of the
+    training rows."""
+    import math
+
+    parts = []
+    if args.test_size > 0:
+        n_test = math.ceil(args.test_size * n)
+        parts += [(f"the held-out split (--test-size {args.test_size:g} of {n} rows)", n_test),
+                  ("the training split", n - n_test)]
+        n -= n_test
+    if args.calibrate:
+        n_cal = math.ceil(0.2 * n)
+        parts += [(f"the calibration split (20% of {n} training rows)", n_cal),
+                  ("the rows left to train on", n - n_cal)]
+    for what, rows in parts:
+        if rows < n_classes:
+            raise CLIError(
+                f"{what} would hold {rows} row{'s' if rows != 1 else ''}, fewer than the "
+                f"{n_classes} classes, so some class would be missing from it; use more rows, "
+                "a different --test-size (0 trains on every row) or leave out --calibrate."
+            )
+
+
 def _check_class_sizes(y, args):
     """Refuse, before splitting, a class with fewer rows than the splits need:
     one to train on, one to hold out (--test-size > 0), one to calibrate on
@@ -457,6 +485,7 @@ def _check_class_sizes(y, args):
     small = [(v, int(c)) for v, c in zip(values.tolist(), counts.tolist(), strict=True)
              if c < need]
     if not small:
+        _check_split_sizes(len(y), values.size, args)
         return
     v, c = small[0]
     more = f" (and {len(small) - 1} more class{'es' if len(small) > 2 else ''})" \
@@ -897,9 +926,12 @@ def _sigterm_raises():
     raises :class:`_Terminated` instead of killing the process outright, so
     the block's clean-up runs; a second SIGTERM during that clean-up is
     ignored.  The previous handler is restored afterwards.  A no-op outside
-    the main thread (where Python cannot install signal handlers)."""
+    the main thread (where Python cannot install signal handlers) and when
+    SIGTERM does not have its default action: an ignored SIGTERM (``trap ''
+    TERM``, ``nohup``-style launchers) stays ignored, and a program that runs
+    :func:`softmaxkit.cli.main` in-process keeps its own handler."""
     if not hasattr(signal, "SIGTERM") or threading.current_thread() is not \
-            threading.main_thread():
+            threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
 

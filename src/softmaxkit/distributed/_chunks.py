@@ -377,9 +377,10 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
         y = _aligned(np.asarray(y, dtype=dtype))
         tol = soft_target_tol(dtype, raw.dtype)
         if tol > soft_target_tol(dtype):
-            # float16 rows sum to 1 only to float16 rounding: those within its
-            # tolerance are renormalised, as the in-memory estimator accepts them;
-            # the others are left for part_stats to report
+            # rows stored in a coarser float (float32 for a float64 fit, float16) sum
+            # to 1 only to its rounding: those within its tolerance are renormalised,
+            # as the in-memory estimator accepts them; the others are left for
+            # part_stats to report
             sums = raw.astype(np.float64).sum(axis=1)
             ok = np.abs(sums - 1.0) <= tol
             y[ok] /= sums[ok].astype(y.dtype)[:, None]
@@ -474,10 +475,11 @@ def part_stats(part, index):
 def _soft_stats(Y, w, n, bad_y):
     """``part_stats``' entries for soft targets: the first row that is not a distribution
     (negative, or summing to more than 1e-6 (float64) / 1e-4 (float32) away from
-    1, as the in-memory estimator checks; float16 rows within 10 float16 eps were
-    renormalised by ``prepare_part``), the column sums ``counts`` and the
-    (K, K) matrix ``second = Y^T diag(w) Y`` (class weights act as ``Y_i . cw``
-    per sample, so the weighted class totals are ``cw @ second``)."""
+    1, as the in-memory estimator checks; rows stored in a coarser float within
+    its ``soft_target_tol`` were renormalised by ``prepare_part``), the column
+    sums ``counts`` and the (K, K) matrix ``second = Y^T diag(w) Y`` (class
+    weights act as ``Y_i . cw`` per sample, so the weighted class totals are
+    ``cw @ second``)."""
     K = Y.shape[1]
     bad_soft = None
     if bad_y is None and n:

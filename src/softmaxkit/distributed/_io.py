@@ -64,6 +64,10 @@ def read_parquet_dataset(path, target, features=None, *, sample_weight=None):
     paths = _expand(path)
     df = dd.read_parquet(paths if len(paths) > 1 else paths[0])
     columns = [str(c) for c in df.columns]
+    from ..io._readers import check_parquet_names
+
+    # a saved row index or a nameless column, refused as by the in-memory reader
+    check_parquet_names(columns, paths[0] if len(paths) == 1 else path)
     if not isinstance(target, str):
         raise TypeError(f"target must be a column name (str); got {type(target).__name__}.")
     for name, what in ((target, "target"), (sample_weight, "sample_weight")):

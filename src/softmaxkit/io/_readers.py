@@ -78,7 +78,7 @@ def _import_pandas(kind):
     return pd
 
 
-def read_frame(path, *, text_column=None):
+def read_frame(path, *, text_column=None, known_names=None):
     """Read a CSV or Parquet file (chosen by extension) into a pandas DataFrame.
 
     Parameters
@@ -91,6 +91,11 @@ def read_frame(path, *, text_column=None):
         markers (``"NA"``, ``"None"``, ``"null"`` are text; an empty field is
         ``""``).  Other columns are read as usual.  Parquet columns keep their
         stored type, so this has no effect there.
+    known_names : list of str, optional
+        Column names known to exist (a model's features): a CSV whose first
+        line holds all of them is read with that line as its header even when
+        every name is a number (which is otherwise taken for a header-less
+        file, see :func:`read_table`).
 
     Returns
     -------
@@ -135,7 +140,7 @@ def read_frame(path, *, text_column=None):
     if kind == "csv":
         pd = _import_pandas("CSV")
         try:
-            df = _read_csv(pd, path, text_column)
+            df = _read_csv(pd, path, text_column, known_names)
         except DataError:
             raise
         except pd.errors.EmptyDataError:
@@ -153,7 +158,7 @@ def read_frame(path, *, text_column=None):
     df.columns = [str(c) for c in df.columns]
     _check_unique(df.columns, path)
     if kind == "parquet":
-        _check_parquet_names(df.columns, path)
+        check_parquet_names(df.columns, path)
     if df.shape[1] == 0:
         raise DataError(f"input file {path!r} is empty.")
     if df.shape[0] == 0:
@@ -194,7 +199,7 @@ _UNNAMED = re.compile(r"Unnamed: \d+")  # pandas' name for a CSV column without 
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # a pandas index stored in Parquet
 
 
-def _check_parquet_names(names, path):
+def check_parquet_names(names, path):
     """Refuse a Parquet column with an empty name or that is a saved row index."""
     for i, n in enumerate(names):
         if n == "":
@@ -263,12 +268,14 @@ def _is_number(text):
 
 
 def _numbered_names(names):
-    """Whether ``names`` are whole numbers in increasing order (``0,1,2``:
-    pandas' names of an unnamed frame; wavelengths, years): a real header."""
+    """Whether ``names`` are whole numbers in strictly increasing or decreasing
+    order (``0,1,2``: pandas' names of an unnamed frame; wavelengths, years,
+    wavenumbers ``4000,3998,...``): a real header."""
     if not all(n.isdigit() for n in names):
         return False
     values = [int(n) for n in names]
-    return all(a < b for a, b in zip(values, values[1:], strict=False))
+    pairs = list(zip(values, values[1:], strict=False))
+    return all(a < b for a, b in pairs) or all(a > b for a, b in pairs)
 
 
 _NO_HEADER = ("the first line looks like data, not a header (every column name is a "
@@ -289,7 +296,7 @@ def _looks_like_data(names, df=None, target=None):
     return bool((df[target].astype(str).str.strip() == target).any())
 
 
-def _read_csv(pd, path, text_column):
+def _read_csv(pd, path, text_column, known_names=None):
     """pandas.read_csv with the header names stripped, refusing a bad header
     (see :func:`_check_csv_header`, :func:`_looks_like_data`) and data lines
     longer than it, and reading ``text_column`` (when present) as exact text."""
@@ -308,15 +315,13 @@ def _read_csv(pd, path, text_column):
             _check_csv_header([str(n).strip() for n in head.iloc[0].tolist()], path)
         # pandas would take the extra leading field(s) as the row index when it
         # reads with the header, shifting every column
-        raise DataError(
-            f"line {m[2]} of {path!r} has more fields ({m[3]}) than the header ({m[1]}): the "
-            "data lines probably end with a trailing ',', or the header misses a column name."
-        ) from None
+        raise DataError(_long_line(path, int(m[2]), m[3], m[1])) from None
     if not len(raw):
         return pd.read_csv(path)  # raises (empty file) as pandas does
     names = [str(n).strip() for n in raw.iloc[0].tolist()]
     _check_csv_header(names, path)
-    if _looks_like_data(names):
+    known = known_names is not None and {str(k).strip() for k in known_names} <= set(names)
+    if not known and _looks_like_data(names):
         raise DataError(f"{path!r}: {_NO_HEADER}.")
     kwargs = {"header": 0, "names": names}
     if text_column is not None and text_column in names:
@@ -325,10 +330,24 @@ def _read_csv(pd, path, text_column):
         # markers everywhere but in the text column, which is read verbatim
         kwargs.update(dtype={text_column: str}, keep_default_na=False,
                       na_values={n: na for n in names if n != text_column})
-    df = pd.read_csv(path, **kwargs)
-    if text_column is not None and _looks_like_data(names, df, text_column):
+    try:
+        df = pd.read_csv(path, **kwargs)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m is None:
+            raise
+        raise DataError(_long_line(path, int(m[2]), m[3], m[1])) from None
+    if not known and text_column is not None and _looks_like_data(names, df, text_column):
         raise DataError(f"{path!r}: {_NO_HEADER}.")
     return df
+
+
+def _long_line(path, line, saw, expected):
+    """The message for a data line (``line``: 1-based line of the file, the
+    header being line 1) with more fields than the header."""
+    return (f"data row {line - 1} (line {line}) of {path!r} has more fields ({saw}) than "
+            f"the header ({expected}): the data lines probably end with a trailing ',', or "
+            "the header misses a column name.")
 
 
 def _numeric_column(pd, s, name, path):
@@ -476,10 +495,11 @@ def read_table(path, *, target=None, features=None, require_target=True):
         with pyarrow through pandas).  A CSV file needs a header row: its
         names are stripped of surrounding whitespace (as are ``target`` and
         ``features``), and a first line whose names are all numbers is taken
-        for data and refused, unless they are whole numbers in increasing
-        order (``0,1,2``, as pandas writes for unnamed columns, or
-        wavelengths, years); so is a target column whose name is one of its
-        own labels while every other name is a number.
+        for data and refused, unless they are whole numbers in increasing or
+        decreasing order (``0,1,2``, as pandas writes for unnamed columns;
+        wavelengths, years, wavenumbers) or the line holds every name of
+        ``features`` (a model's); so is a target column whose name is one of
+        its own labels while every other name is a number.
     target : str, optional
         The label column.  In a CSV file it is read as text, never guessed
         at by pandas, and surrounding whitespace is stripped (``" 1"`` is
@@ -539,7 +559,7 @@ def read_table(path, *, target=None, features=None, require_target=True):
         target = target.strip() if isinstance(target, str) else target
         if features is not None:
             features = [str(f).strip() for f in features]
-    df = read_frame(path, text_column=target)
+    df = read_frame(path, text_column=target, known_names=features)
     pd = _import_pandas("CSV")
     columns = list(df.columns)
     y = label_text = None
@@ -549,7 +569,9 @@ def read_table(path, *, target=None, features=None, require_target=True):
                                     text=_file_kind(path) == "csv")
         elif require_target:
             hint = ""
-            if _file_kind(path) == "csv" and sum(not _is_number(c) for c in columns) <= 1:
+            numbers = [c for c in columns if _is_number(c)]
+            if (_file_kind(path) == "csv" and len(columns) - len(numbers) <= 1
+                    and not _numbered_names(numbers)):
                 hint = ("; the first line looks like data, not a header (softmaxkit needs a "
                         "header row)")
             raise DataError(

@@ -234,7 +234,7 @@ def _prob_tol(dtype):
     estimators' rule (``_validation.soft_target_tol``): 1e-6 for float64, 1e-4 for
     float32 (a float32 softmax over 50,257 classes sums to 1 within 8.5e-6), 10 eps
     for float16."""
-    return soft_target_tol(np.float64 if dtype == np.float64 else np.float32, dtype)
+    return soft_target_tol(dtype)
 
 
 def _check_probabilities(t, ax, dtype, owner, where=None):

@@ -370,7 +370,7 @@ class LinearSoftmaxLoss:
 
             stored = Y.dtype
             Y = np.ascontiguousarray(Y, dtype=X.dtype)
-            tol = soft_target_tol(X.dtype, stored if stored.kind == "f" else None)
+            tol = soft_target_tol(X.dtype, stored)
             if (not np.all(np.isfinite(Y)) or np.any(Y < 0)
                     or np.any(np.abs(Y.sum(axis=1, dtype=np.float64) - 1.0) > tol)):
                 raise ValueError("probability targets must be finite, non-negative rows "

@@ -847,7 +847,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 raise ValueError("Soft targets must be probability distributions: "
                                  "finite and non-negative.")
             sums = Y.astype(np.float64).sum(axis=1)
-            # rows stored in a coarser float (float16) sum to 1 only to its rounding
+            # rows stored in a coarser float (float32, float16) sum to 1 only to its
+            # rounding
             tol = soft_target_tol(dtype, y_arr.dtype)
             bad = np.flatnonzero(np.abs(sums - 1.0) > tol)
             if bad.size:
