@@ -557,3 +557,16 @@ def test_integer_temperature_beyond_float64_is_a_parameter_error(name):
     with pytest.raises(ValueError, match="'temperature' parameter of"):
         getattr(smk, name)([1.0, 2.0], temperature=10**400)
 
+
+
+def test_float32_log_softmax_below_the_range_is_minus_inf_without_a_warning(backend):
+    """log_softmax([3.4e38, -3.4e38]) is -6.8e38 exactly, beyond float32: the
+    reference's float64 result rounds to -inf, which NumPy reported with an
+    "overflow encountered in cast" RuntimeWarning (the kernel was silent)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = smk.log_softmax(np.float32([[3.4e38, -3.4e38]]))
+    assert out.dtype == np.float32
+    assert_array_equal(out, np.float32([[0.0, -np.inf]]))

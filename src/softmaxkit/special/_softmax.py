@@ -204,7 +204,9 @@ def _softmax_impl(x, axes, where, log):
             return fast(x)
     if x.dtype == np.float32:
         # float32 is computed in float64 (exact conversion) and rounded once
-        return _softmax_impl(x.astype(np.float64), axes, where, log).astype(np.float32)
+        res = _softmax_impl(x.astype(np.float64), axes, where, log)
+        with np.errstate(over="ignore"):  # below -max32 rounds to -inf, correctly
+            return res.astype(np.float32)
     xm, m, finite_m, shifted, err, p, rest = _parts(x, axes, where)
     dt = x.dtype
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
