@@ -893,6 +893,58 @@ def test_csv_with_another_separator_gets_a_hint(tmp_path, capsys, iris_df, sep):
                  + re.escape(repr(sep)), tmp_path=tmp_path)
 
 
+def test_sep_and_decimal_round_trip(tmp_path, capsys, iris_df, trained):
+    """A ';'-separated file with decimal commas trains the same model as the
+    comma file, and predict writes its CSV in the same format."""
+    model_comma, csv = trained
+    eu = tmp_path / "eu.csv"
+    iris_df.to_csv(eu, sep=";", decimal=",", index=False)
+    m = tmp_path / "eu.skm"
+    rc, _, err = run(capsys, "fit", eu, "--target", "species", "--model", m, "--calibrate",
+                     "--sep", "semicolon", "--decimal", ",")
+    assert rc == 0, err
+    a, b = load_model(m), load_model(model_comma)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    rc, out, err = run(capsys, "predict", m, eu, "--proba", "--sep", ";", "--decimal", ",")
+    assert rc == 0, err
+    got = pd.read_csv(io.StringIO(out), sep=";", decimal=",")
+    rc, out, err = run(capsys, "predict", model_comma, csv, "--proba")
+    want = pd.read_csv(io.StringIO(out))
+    pd.testing.assert_frame_equal(got, want)
+    out_file = tmp_path / "p.csv"
+    rc, _, err = run(capsys, "predict", m, eu, "-o", out_file, "--sep", ";", "--decimal", ",")
+    assert rc == 0, err
+    assert out_file.read_text().splitlines()[:2] == ["prediction", "setosa"]
+    rc, out, err = run(capsys, "evaluate", m, eu, "--target", "species", "--sep", ";",
+                       "--decimal", ",")
+    assert rc == 0, err
+    rc, out_comma, err = run(capsys, "evaluate", model_comma, csv, "--target", "species")
+    strip = lambda text: re.sub(r"evaluated \S+ on \S+", "", text)  # noqa: E731
+    assert strip(out) == strip(out_comma)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--sep", "ab"], r"argument --sep: --sep must be one character"),
+    (["--sep", "x"], r"argument --sep: --sep must be one character"),
+    (["--decimal", ";"], r"argument --decimal: invalid choice"),
+    (["--decimal", ","], r"--decimal ',' needs another --sep than ','"),
+])
+def test_bad_sep_or_decimal_is_a_usage_error(tmp_path, capsys, iris_csv, argv, match):
+    for cmd in (["fit", iris_csv, "--target", "species", "--model", tmp_path / "m.skm"],
+                ["predict", tmp_path / "none.skm", iris_csv],
+                ["evaluate", tmp_path / "none.skm", iris_csv, "--target", "species"]):
+        assert_error(capsys, cmd + argv, match, tmp_path=tmp_path, code=2)
+
+
+def test_tab_separated_file_with_sep_tab(tmp_path, capsys, iris_df, trained):
+    model, _ = trained
+    data = _write_lines(tmp_path / "d.csv", [iris_df.columns, *iris_df.to_numpy()[:4]],
+                        sep="\t")
+    rc, out, err = run(capsys, "predict", model, data, "--sep", "tab")
+    assert rc == 0, err
+    assert out.splitlines()[1:] == ["setosa"] * 4
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_non_integral_numeric_labels_are_refused(tmp_path, capsys, iris_df, fmt):
     """A classifier takes integer or string classes, not non-integral numbers."""

@@ -437,8 +437,59 @@ def test_csv_number_names_with_a_text_target_are_fine(tmp_path):
 def test_csv_with_another_separator_gets_a_hint(tmp_path, sep, row):
     p = write(tmp_path, "d.csv", sep.join(["a", "b", "y"]) + "\n" + row + "\n")
     with pytest.raises(DataError, match=r"single column, .*separated by " + re.escape(repr(sep))
-                       + r"; softmaxkit reads comma-separated files"):
+                       + r".*not ','; read it with sep=" + re.escape(repr(sep))):
         read_table(p, target="y")
+
+
+@pytest.mark.parametrize("sep, decimal", [(";", ","), ("\t", "."), ("|", ","), (" ", ".")])
+def test_csv_sep_and_decimal_read_like_a_comma_file(tmp_path, sep, decimal):
+    rows = [["a", "b", "y"], ["1.5", "-2", "u"], ["3", "4.25", "v"], ["1e-3", "7", "u"]]
+    comma = write(tmp_path, "c.csv", "\n".join(",".join(r) for r in rows) + "\n")
+    other = write(tmp_path, "o.csv", "\n".join(
+        sep.join(v.replace(".", decimal) for v in r) for r in rows) + "\n")
+    want = read_table(comma, target="y")
+    got = read_table(other, target="y", sep=sep, decimal=decimal)
+    np.testing.assert_array_equal(got.X, want.X)
+    np.testing.assert_array_equal(got.y, want.y)
+    assert got.feature_names == want.feature_names == ["a", "b"]
+
+
+def test_csv_read_with_the_wrong_sep_gets_a_hint_for_the_comma(tmp_path):
+    p = write(tmp_path, "c.csv", "a,b,y\n1,2,u\n")
+    with pytest.raises(DataError, match=r"separated by ',' \(comma\), not ';'; read it with "
+                                        r"sep=','"):
+        read_table(p, target="y", sep=";")
+
+
+def test_csv_trailing_sep_names_the_sep(tmp_path):
+    p = write(tmp_path, "c.csv", "a;b;y\n1;2;u;\n")
+    with pytest.raises(DataError, match=r"more fields \(4\) than the header \(3\).*trailing "
+                                        r"';'"):
+        read_table(p, target="y", sep=";")
+
+
+def test_parquet_ignores_sep_and_decimal(tmp_path):
+    df = pd.DataFrame({"a": [1.5, 2.0], "y": ["u", "v"]})
+    df.to_parquet(tmp_path / "d.parquet", index=False)
+    t = read_table(tmp_path / "d.parquet", target="y", sep=";", decimal=",")
+    np.testing.assert_array_equal(t.X[:, 0], [1.5, 2.0])
+
+
+@pytest.mark.parametrize("sep, decimal, err, match", [
+    ("ab", ".", ValueError, "sep must be one character"),
+    ("", ".", ValueError, "sep must be one character"),
+    ('"', ".", ValueError, "sep must be one character"),
+    ("\n", ".", ValueError, "sep must be one character"),
+    ("x", ".", ValueError, "sep must be one character"),
+    (".", ",", ValueError, "sep must be one character"),
+    (";", ";", ValueError, "decimal must be '.' or ','"),
+    (",", ",", ValueError, "decimal and sep must differ"),
+    (1, ".", TypeError, "sep must be a str"),
+    (",", None, TypeError, "decimal must be a str"),
+])
+def test_bad_sep_or_decimal_is_refused_before_reading(tmp_path, sep, decimal, err, match):
+    with pytest.raises(err, match=match):
+        read_frame(tmp_path / "missing.csv", sep=sep, decimal=decimal)
 
 
 def test_csv_longer_data_line_after_the_first_is_one_line(tmp_path):

@@ -69,6 +69,10 @@ def main(argv=None):
         except (OSError, ValueError, AttributeError):
             pass
         return 1
+    except UsageError as exc:  # options that argparse checks one by one, checked together
+        sys.stdout.flush()
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
         sys.stdout.flush()
         print(f"error: {_one_line(exc)}", file=sys.stderr)

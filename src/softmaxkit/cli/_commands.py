@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ._parser import CLIError
+from ._parser import CLIError, UsageError
 
 # ------------------------------------------------------------------ helpers
 N_BINS = 15
@@ -313,13 +313,23 @@ def _feature_names(model, meta):
     return None if names is None else [str(n) for n in names]
 
 
-def _read_for_model(model, meta, data, target=None):
+def _csv_format(args):
+    """The --sep and --decimal of a command (checked together: argparse checks each)."""
+    sep, decimal = getattr(args, "sep", ","), getattr(args, "decimal", ".")
+    if sep == decimal:
+        raise UsageError(f"--decimal {decimal!r} needs another --sep than {sep!r} (a file with "
+                         "decimal commas is usually ';'-separated: --sep ';').")
+    return {"sep": sep, "decimal": decimal}
+
+
+def _read_for_model(model, meta, data, target=None, csv_format=None):
     """Read DATA with the model's feature columns, naming any missing ones."""
     from ..io import DataError, read_frame, read_table
 
+    fmt = csv_format or {}
     names = _feature_names(model, meta)
     if names is None:
-        table = read_table(data, target=target)
+        table = read_table(data, target=target, **fmt)
         if table.X.shape[1] != model.n_features_in_:
             raise CLIError(
                 f"the model expects {model.n_features_in_} feature columns; "
@@ -335,7 +345,7 @@ def _read_for_model(model, meta, data, target=None):
     if target is not None and target in names:
         raise CLIError(f"--target {target!r} is one of the model's features, not its label "
                        f"column (the model's features: {_names_text(names)}).")
-    df_cols = set(read_frame(data, known_names=names).columns)
+    df_cols = set(read_frame(data, known_names=names, **fmt).columns)
     # CSV header names are read stripped (so are the names asked for): a model
     # fitted on ' sepal_width' (from a ', '-separated file) reads 'sepal_width'
     csv = os.path.splitext(os.fspath(data))[1].lower() == ".csv"
@@ -345,7 +355,7 @@ def _read_for_model(model, meta, data, target=None):
             f"{os.fspath(data)!r} is missing the model's feature column"
             f"{'s' if len(missing) > 1 else ''}: {_names_text(missing)}."
         )
-    return read_table(data, target=target, features=names)
+    return read_table(data, target=target, features=names, **fmt)
 
 
 def _names_text(names, limit=12):
@@ -527,6 +537,7 @@ def _calibration_warning(n_cal):
 def cmd_fit(args):
     from ..io import read_table, save_model
 
+    fmt = _csv_format(args)
     _check_writable_file(args.model, "model file")
     _check_model_path(args.model, args.data)
     if getattr(args, "engine", "memory") == "dask":  # --- Dask engine (issue #7) ---
@@ -540,7 +551,7 @@ def cmd_fit(args):
         return 0  # --- end Dask engine ---
     if getattr(args, "scheduler", None) is not None:
         raise CLIError("--scheduler needs --engine dask.")
-    table = read_table(args.data, target=args.target, features=args.features)
+    table = read_table(args.data, target=args.target, features=args.features, **fmt)
     X, y = table.X, table.y
     _check_label_type(y, args.target)
     classes = np.unique(y)
@@ -675,8 +686,9 @@ def cmd_predict(args):
                 raise CLIError(f"--output {os.fspath(args.output)!r} is {what} "
                                f"{os.fspath(other)!r}; writing the predictions there would "
                                "destroy it. Choose another path.")
+    fmt = _csv_format(args)
     model, meta = _load_classifier(args.model)
-    table = _read_for_model(model, meta, args.data)
+    table = _read_for_model(model, meta, args.data, csv_format=fmt)
     proba = _proba(model, _frame(table.X, _feature_names(model, meta)), meta.get("temperature"))
     classes = np.asarray(model.classes_)
     pred = classes[np.argmax(proba, axis=1)]
@@ -687,11 +699,11 @@ def cmd_predict(args):
     cols["prediction"] = pred
     out = pd.DataFrame(cols)
     if args.output is None:
-        out.to_csv(sys.stdout, index=False)
+        out.to_csv(sys.stdout, index=False, **fmt)
         return 0
     with atomic_path(args.output) as tmp:
         if kind == "csv":
-            out.to_csv(tmp, index=False)
+            out.to_csv(tmp, index=False, **fmt)
         else:
             out.to_parquet(tmp, index=False)
     print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
@@ -702,10 +714,11 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+    fmt = _csv_format(args)
     if args.plots is not None:  # before any work or output, as demo does
         _check_dir_creatable(args.plots, "plots")
     model, meta = _load_classifier(args.model)
-    table = _read_for_model(model, meta, args.data, target=args.target)
+    table = _read_for_model(model, meta, args.data, target=args.target, csv_format=fmt)
     classes = np.asarray(model.classes_)
     idx = _label_indices(table.y, classes, f"target column {args.target!r} of {args.data!r}",
                          getattr(table, "_label_text", None))

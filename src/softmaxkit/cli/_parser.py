@@ -78,6 +78,32 @@ def _columns(text):
 
 EPILOG = "Data files are .csv or .parquet (chosen by extension). Docs: README.md."
 
+_SEP_WORDS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " "}
+
+
+def _sep(text):
+    from ..io._readers import check_csv_format
+
+    sep = _SEP_WORDS.get(text.lower(), text) if len(text) > 1 else text
+    try:
+        check_csv_format(sep, "," if sep == "." else ".")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sep must be one character (e.g. ';' or '|') or one of tab, comma, semicolon, "
+            f"space; got {text!r}") from None
+    return sep
+
+
+def _csv_options(parser, output=False):
+    """--sep and --decimal, for the commands that read (and write) CSV."""
+    also = " and the CSV written" if output else ""
+    parser.add_argument("--sep", type=_sep, default=",", metavar="CHAR",
+                        help=f"field separator of a CSV DATA file{also}: one character, or "
+                        "tab, comma, semicolon, space (default: ','); Parquet ignores it")
+    parser.add_argument("--decimal", choices=[".", ","], default=".",
+                        help=f"decimal mark of a CSV DATA file{also} (default: '.'; ',' needs "
+                        "another --sep, usually ';')")
+
 
 def build_parser():
     from .. import __version__
@@ -144,6 +170,7 @@ def build_parser():
                    "and store it in the model")
     f.add_argument("--seed", type=_int_type("--seed", 0, SEED_MAX), default=0,
                    help="random seed of the splits, 0 to 2**32-1 (default: 0)")
+    _csv_options(f)
     # --- Dask engine (issue #7; softmaxkit.distributed) ---
     f.add_argument("--engine", choices=["memory", "dask"], default="memory",
                    help="'dask': DATA may be a directory or glob of Parquet files, trained "
@@ -167,6 +194,7 @@ def build_parser():
                     "never DATA or MODEL itself")
     pr.add_argument("--proba", action="store_true",
                     help="also write the class probabilities (columns proba_<class>)")
+    _csv_options(pr, output=True)
 
     e = sub.add_parser(
         "evaluate",
@@ -180,6 +208,7 @@ def build_parser():
     e.add_argument("--target", required=True, metavar="COL", help="the label column")
     e.add_argument("--plots", metavar="DIR",
                    help="also write confusion-matrix, reliability and loss-curve PNGs to DIR")
+    _csv_options(e)
 
     i = sub.add_parser(
         "inspect",

@@ -78,7 +78,7 @@ def _import_pandas(kind):
     return pd
 
 
-def read_frame(path, *, text_column=None, known_names=None):
+def read_frame(path, *, text_column=None, known_names=None, sep=",", decimal="."):
     """Read a CSV or Parquet file (chosen by extension) into a pandas DataFrame.
 
     Parameters
@@ -96,6 +96,12 @@ def read_frame(path, *, text_column=None, known_names=None):
         line holds all of them is read with that line as its header even when
         every name is a number (which is otherwise taken for a header-less
         file, see :func:`read_table`).
+    sep : str, default ","
+        The CSV field separator: one character, e.g. ``";"`` or ``"\t"``.
+        Parquet files ignore it.
+    decimal : str, default "."
+        The CSV decimal mark: ``"."`` or ``","`` (with ``sep=";"``, as in many
+        European locales).  Parquet files ignore it.
 
     Returns
     -------
@@ -112,7 +118,7 @@ def read_frame(path, *, text_column=None, known_names=None):
         (a row index saved by ``DataFrame.to_csv``, or a trailing separator),
         data lines with more fields than the header, a CSV whose first line
         looks like data (see :func:`read_table`), a CSV read as a single
-        column named like ``'a;b;c'`` (another separator), or a Parquet
+        column named like ``'a;b;c'`` (another separator than ``sep``), or a Parquet
         column that is a saved row index (``'__index_level_0__'``,
         ``'Unnamed: 0'``) or has an empty name.
 
@@ -131,6 +137,7 @@ def read_frame(path, *, text_column=None, known_names=None):
     """
     path = os.fspath(path)
     kind = _file_kind(path)
+    sep, decimal = check_csv_format(sep, decimal)
     if not os.path.exists(path):
         raise DataError(f"input file {path!r} does not exist.")
     if os.path.isdir(path):
@@ -140,7 +147,7 @@ def read_frame(path, *, text_column=None, known_names=None):
     if kind == "csv":
         pd = _import_pandas("CSV")
         try:
-            df = _read_csv(pd, path, text_column, known_names)
+            df = _read_csv(pd, path, text_column, known_names, sep, decimal)
         except DataError:
             raise
         except pd.errors.EmptyDataError:
@@ -219,21 +226,53 @@ def check_parquet_names(names, path):
             )
 
 
-_OTHER_SEPARATORS = (";", "\t", "|")
+_SEPARATORS = (",", ";", "\t", "|")
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 
 
-def _check_csv_header(names, path):
+def check_csv_format(sep, decimal):
+    """Validate the CSV ``sep`` and ``decimal`` arguments; returns them.
+
+    ``sep`` is one character that is not a quote, a line break, a letter, a
+    digit, ``"."``, ``"-"`` or ``"+"``; ``decimal`` is ``"."`` or ``","``
+    and differs from ``sep``.  TypeError / ValueError otherwise."""
+    for name, value in (("sep", sep), ("decimal", decimal)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str of one character; got "
+                            f"{type(value).__name__}.")
+    if len(sep) != 1 or sep in "\"'\r\n.-+" or sep.isalnum():
+        raise ValueError(
+            f"sep must be one character other than a quote, a line break, a letter, a digit, "
+            f"'.', '-' or '+', e.g. ',' or ';' or '\\t'; got {sep!r}.")
+    if decimal not in (".", ","):
+        raise ValueError(f"decimal must be '.' or ','; got {decimal!r}.")
+    if decimal == sep:
+        raise ValueError(f"decimal and sep must differ; both are {sep!r} (a file with decimal "
+                         "commas usually has sep=';').")
+    return sep, decimal
+
+
+def _sep_hint(sep):
+    """How to read a file separated by ``sep``, for messages."""
+    return f"read it with sep={sep!r} (on the command line: --sep {_cli_sep(sep)})"
+
+
+def _cli_sep(sep):
+    return "tab" if sep == "\t" else f"'{sep}'"
+
+
+def _check_csv_header(names, path, sep=","):
     """Refuse a CSV header with an empty name, a name used twice (after
     stripping) or one pandas' index column name, and a single column that is
-    a whole line of another separator; ``names`` are the stripped names."""
+    a whole line of another separator than ``sep``; ``names`` are the
+    stripped names."""
     if len(names) == 1:
-        for sep in _OTHER_SEPARATORS:
-            if sep in names[0]:
+        for other in _SEPARATORS:
+            if other != sep and other in names[0]:
                 raise DataError(
                     f"{path!r} has a single column, named {names[0]!r}: the file may be "
-                    f"separated by {sep!r}; softmaxkit reads comma-separated files (convert "
-                    f"it, e.g. with pandas.read_csv(path, sep={sep!r}).to_csv(new_path, "
-                    "index=False))."
+                    f"separated by {other!r} ({_SEP_NAMES[other]}), not {sep!r}; "
+                    f"{_sep_hint(other)}."
                 )
     empty = [i for i, n in enumerate(names) if n == ""]
     if empty:
@@ -241,7 +280,7 @@ def _check_csv_header(names, path):
         where = f"column {i + 1} of {path!r} has an empty header name"
         if i == len(names) - 1 and len(names) > 1:
             raise DataError(
-                f"{where} (the last column): the lines probably end with a trailing ','; "
+                f"{where} (the last column): the lines probably end with a trailing {sep!r}; "
                 "remove the trailing separator (or name the column)."
             )
         if i == 0 and len(names) > 1:
@@ -296,7 +335,7 @@ def _looks_like_data(names, df=None, target=None):
     return bool((df[target].astype(str).str.strip() == target).any())
 
 
-def _read_csv(pd, path, text_column, known_names=None):
+def _read_csv(pd, path, text_column, known_names=None, sep=",", decimal="."):
     """pandas.read_csv with the header names stripped, refusing a bad header
     (see :func:`_check_csv_header`, :func:`_looks_like_data`) and data lines
     longer than it, and reading ``text_column`` (when present) as exact text."""
@@ -304,26 +343,26 @@ def _read_csv(pd, path, text_column, known_names=None):
     # empty name to 'Unnamed: 0' when it reads
     try:  # the header and the first data line
         raw = pd.read_csv(path, header=None, nrows=2, dtype=str, keep_default_na=False,
-                          na_filter=False)
+                          na_filter=False, sep=sep)
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if m is None:
             raise
         if m[1] == "1":  # 'a;b;c' then '1,5;2': a ';'-separated file with decimal commas
             head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
-                               na_filter=False)
-            _check_csv_header([str(n).strip() for n in head.iloc[0].tolist()], path)
+                               na_filter=False, sep=sep)
+            _check_csv_header([str(n).strip() for n in head.iloc[0].tolist()], path, sep)
         # pandas would take the extra leading field(s) as the row index when it
         # reads with the header, shifting every column
-        raise DataError(_long_line(path, int(m[2]), m[3], m[1])) from None
+        raise DataError(_long_line(path, int(m[2]), m[3], m[1], sep)) from None
     if not len(raw):
-        return pd.read_csv(path)  # raises (empty file) as pandas does
+        return pd.read_csv(path, sep=sep)  # raises (empty file) as pandas does
     names = [str(n).strip() for n in raw.iloc[0].tolist()]
-    _check_csv_header(names, path)
+    _check_csv_header(names, path, sep)
     known = known_names is not None and {str(k).strip() for k in known_names} <= set(names)
     if not known and _looks_like_data(names):
         raise DataError(f"{path!r}: {_NO_HEADER}.")
-    kwargs = {"header": 0, "names": names}
+    kwargs = {"header": 0, "names": names, "sep": sep, "decimal": decimal}
     if text_column is not None and text_column in names:
         na = _na_defaults()
         # keep_default_na=False with a per-column na_values: the usual missing-value
@@ -336,18 +375,18 @@ def _read_csv(pd, path, text_column, known_names=None):
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if m is None:
             raise
-        raise DataError(_long_line(path, int(m[2]), m[3], m[1])) from None
+        raise DataError(_long_line(path, int(m[2]), m[3], m[1], sep)) from None
     if not known and text_column is not None and _looks_like_data(names, df, text_column):
         raise DataError(f"{path!r}: {_NO_HEADER}.")
     return df
 
 
-def _long_line(path, line, saw, expected):
+def _long_line(path, line, saw, expected, sep=","):
     """The message for a data line (``line``: 1-based line of the file, the
     header being line 1) with more fields than the header."""
     return (f"data row {line - 1} (line {line}) of {path!r} has more fields ({saw}) than "
-            f"the header ({expected}): the data lines probably end with a trailing ',', or "
-            "the header misses a column name.")
+            f"the header ({expected}): the data lines probably end with a trailing {sep!r}, "
+            "or the header misses a column name.")
 
 
 def _numeric_column(pd, s, name, path):
@@ -485,7 +524,8 @@ def _check_numeric_kinds(pd, df, features, path):
         )
 
 
-def read_table(path, *, target=None, features=None, require_target=True):
+def read_table(path, *, target=None, features=None, require_target=True, sep=",",
+               decimal="."):
     """Read a CSV or Parquet file into numeric features and labels.
 
     Parameters
@@ -519,6 +559,9 @@ def read_table(path, *, target=None, features=None, require_target=True):
         ``target``.
     require_target : bool, default True
         When false, a missing ``target`` column is allowed and ``y`` is None.
+    sep, decimal : str, default "," and "."
+        The CSV field separator and decimal mark (see :func:`read_frame`);
+        Parquet files ignore them.
 
     Returns
     -------
@@ -559,7 +602,8 @@ def read_table(path, *, target=None, features=None, require_target=True):
         target = target.strip() if isinstance(target, str) else target
         if features is not None:
             features = [str(f).strip() for f in features]
-    df = read_frame(path, text_column=target, known_names=features)
+    df = read_frame(path, text_column=target, known_names=features, sep=sep,
+                    decimal=decimal)
     pd = _import_pandas("CSV")
     columns = list(df.columns)
     y = label_text = None
