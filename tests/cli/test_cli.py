@@ -1187,3 +1187,15 @@ def test_dask_engine_refuses_csv_in_one_line(tmp_path, capsys, iris_csv):
                           tmp_path / "m.skm", "--engine", "dask"],
                  r"--engine dask reads Parquet data only .*; for a CSV file use the default "
                  r"--engine memory", tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("value, text", [(-0.0, "0.0000"), (-1e-17, "0.0000"), (1e-17, "0.0000"),
+                                         (-0.00004, "0.0000"), (-0.00006, "-0.0001"),
+                                         (0.25, "0.2500"), (float("inf"), "inf"),
+                                         (float("nan"), "n/a"), (None, "n/a")])
+def test_metric_format_has_no_negative_zero(value, text):
+    """A calibrated log-loss at the temperature bound (probabilities one rounding
+    above 1) printed as '-0.0000'."""
+    from softmaxkit.cli._commands import _fmt
+
+    assert _fmt(value) == text

@@ -263,7 +263,9 @@ def _fmt(v, nd=4):
         return "n/a"
     if isinstance(v, float) and np.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:.{nd}f}"
+    text = f"{v:.{nd}f}"
+    # a log-loss of -1e-17 (probabilities one rounding above 1) is no '-0.0000'
+    return text.lstrip("-") if float(text) == 0 else text
 
 
 def _json_safe(obj):
