@@ -32,6 +32,14 @@ def test_alpha_extremes_and_dtype():
                                sp_softmax(v.astype(float) / 3.0, axis=1), rtol=1e-6)
     assert distillation_targets(v, [2, 0]).dtype == np.float32
     assert distillation_targets(np.array([[1, 2]])).dtype == np.float64
+    # float16 logits are computed in float32 and returned as float16 (they came back
+    # float32), like softmax itself
+    v16 = np.array([[100, 0, -100], [1, 2, 3]], dtype=np.float16)
+    for y in (None, [2, 0]):
+        out = distillation_targets(v16, y, alpha=0.7)
+        assert out.dtype == np.float16
+        want = distillation_targets(v16.astype(np.float64), y, alpha=0.7)
+        np.testing.assert_allclose(out.astype(np.float64), want, atol=1e-3)
 
 
 def _soft_ce(z, v, T):
@@ -124,6 +132,41 @@ def test_linear_student_on_soft_targets():
     assert kl_soft < 0.85 * kl_hard
     assert _kl_rows(sp_softmax(v[tr], 1), soft.predict_proba(X[tr])) < \
         _kl_rows(sp_softmax(v[tr], 1), hard.predict_proba(X[tr]))
+
+
+@pytest.mark.parametrize("T", [2.0, 4.0])
+def test_student_at_temperature_T_recovers_the_teacher(T):
+    """The docstring said the unpenalised pure soft fit "reaches the same predictive
+    distribution either way"; a student fitted at temperature 1 on softmax(v/T)
+    predicts the softened teacher, and Hinton's student (trained at T, used at 1)
+    is that fit with its coefficients times T."""
+    from scipy.optimize import minimize
+
+    from softmaxkit import SoftmaxRegression
+
+    rng = np.random.default_rng(4)
+    n, d, K = 400, 3, 4
+    X = rng.normal(size=(n, d))
+    v = X @ rng.normal(size=(d, K)) + rng.normal(size=K)     # a linear teacher
+    student = SoftmaxRegression(penalty=None, tol=1e-10).fit(
+        X, distillation_targets(v, temperature=T))
+    P1 = student.predict_proba(X)
+    np.testing.assert_allclose(P1, sp_softmax(v / T, axis=1), atol=1e-6)
+    assert np.abs(P1 - sp_softmax(v, axis=1)).max() > 0.05       # flatter than the teacher
+    # Hinton's student, by scipy: minimise CE(softmax(v/T), softmax(z/T)), z = [X 1] B
+    Xd = np.column_stack([X, np.ones(n)])
+    target = sp_softmax(v / T, axis=1)
+
+    def f(b):
+        Z = Xd @ b.reshape(d + 1, K) / T
+        return -np.sum(target * sp_log_softmax(Z, axis=1)) / n
+
+    B = minimize(f, np.zeros((d + 1) * K), method="BFGS", options={"gtol": 1e-10}).x
+    hinton = sp_softmax(Xd @ B.reshape(d + 1, K), axis=1)      # used at temperature 1
+    np.testing.assert_allclose(hinton, sp_softmax(v, axis=1), atol=1e-4)
+    student.coef_ = student.coef_ * T
+    student.intercept_ = student.intercept_ * T
+    np.testing.assert_allclose(student.predict_proba(X), hinton, atol=1e-4)
 
 
 def test_mixed_targets_fit_equals_weighted_objective():

@@ -457,8 +457,56 @@ def test_exactly_singular_information_still_raises():
     m.intercept_ = np.zeros(2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        with pytest.raises(ValueError, match="singular.*perfectly separated"):
+        with pytest.raises(ValueError, match=r"singular.*completely separated \(classes 0 and "
+                                             r"1\), so the maximum-likelihood estimate does "
+                                             r"not exist"):
             summarize(m, X, y)
+
+
+def test_separated_fit_with_singular_information_names_the_pairs(iris):
+    """A fit pushed far along the separating direction made the information matrix
+    numerically singular, and the error said only '(cause not identified)'."""
+    X, y = iris
+    X2 = X[:, :2]                                   # setosa separated from the others
+    model = SoftmaxRegression(penalty=None, tol=1e-12, max_iter=10000).fit(X2, y)
+    with pytest.raises(ValueError, match=r"singular.*\(classes 0 and 1, 0 and 2\)"):
+        summarize(model, X2, y)
+
+
+@pytest.mark.parametrize("how", ["zero weight", "absent"])
+def test_class_without_samples_is_named(iris, how):
+    """A class of zero total weight was reported as 'separated' from the others."""
+    X, y = iris
+    if how == "zero weight":
+        w = np.where(y == 2, 0.0, 1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = SoftmaxRegression(penalty=None, max_iter=3000).fit(X, y, sample_weight=w)
+        args = dict(sample_weight=w)
+    else:
+        model = SoftmaxRegression(penalty=None).fit(X[:, :1], y)
+        X, y, args = X[y != 2], y[y != 2], {}
+        X = X[:, :1]
+    with pytest.raises(ValueError, match=r"^summarize: class 2 of the model has no samples "
+                                         r"\(of positive weight\) in y"):
+        summarize(model, X, y, **args)
+
+
+def test_large_weighted_counts_print_every_digit():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    y = (X[:, 0] + rng.logistic(size=300) > 0).astype(int)
+    w = np.full(300, 4115.0)
+    w[0] += 67                                               # 1,234,567 in all
+    s = summarize(SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y, sample_weight=w), X, y,
+                  sample_weight=w)
+    assert "nobs=1234567," in repr(s)
+    assert re.search(r"No. observations: +1234567\b", str(s))
+    assert re.search(r"Df residuals: +1234564\b", str(s))
+    w[0] += 0.5
+    s = summarize(SoftmaxRegression(penalty=None, tol=1e-10).fit(X, y, sample_weight=w), X, y,
+                  sample_weight=w)
+    assert "nobs=1234567.5," in repr(s)
 
 
 # ------------------------------------------------------------ models summarize refuses

@@ -239,3 +239,35 @@ def test_pandas_nullable_indicator_matrix_with_missing_values(data):
     with pytest.raises(ValueError, match=r"y of OneVsRestLogistic holds a missing value "
                                          r"\(pd.NA\) at row 5, column 2 \('c'\)"):
         OneVsRestLogistic().fit(X, frame)
+
+
+@pytest.mark.parametrize("which", ["0s", "1s"])
+def test_label_constant_after_weighting_is_refused(which):
+    """Unweighted counts only were checked: a label whose positives all had weight 0
+    fitted silently, its intercept drifting to -23."""
+    X, Y = make_multilabel_classification(n_samples=200, n_features=5, n_classes=3,
+                                          random_state=1)
+    w = np.ones(200)
+    w[Y[:, 1] == (1 if which == "0s" else 0)] = 0.0
+    with pytest.raises(ValueError, match=rf"Label column 1 \(1\) of y holds only {which} among "
+                                         r"the samples of positive weight"):
+        OneVsRestLogistic().fit(X, Y, sample_weight=w)
+    # a zero weight on some rows of each kind is fine, and equals dropping them
+    w = np.ones(200)
+    w[:20] = 0.0
+    a = OneVsRestLogistic().fit(X, Y, sample_weight=w)
+    b = OneVsRestLogistic().fit(X[20:], Y[20:])
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("code", [(-1, 1), (2, 5)])
+def test_two_valued_labels_coded_otherwise_get_a_recode_hint(code):
+    """{-1, 1} labels were said to have 'more than two classes'."""
+    X, Y = make_multilabel_classification(n_samples=50, n_features=3, n_classes=2,
+                                          random_state=0)
+    with pytest.raises(ValueError, match=r"two classes, coded otherwise: recode them as 0/1"):
+        OneVsRestLogistic().fit(X, np.where(Y == 1, code[1], code[0]))
+    Y3 = Y.copy()
+    Y3[0, 0] = 2                                 # 0, 1 and 2: really more than two
+    with pytest.raises(ValueError, match=r"got 2 at row 0, column 0 \(more than two classes\)"):
+        OneVsRestLogistic().fit(X, Y3)

@@ -34,8 +34,10 @@ def distillation_targets(teacher_logits, y=None, *, temperature=2.0, alpha=0.5):
     targets : ndarray of shape (n_samples, n_classes)
         Rows are probability distributions,
         ``alpha * softmax(teacher_logits / T) + (1 - alpha) * onehot(y)``, in
-        the logits' floating dtype (float64 for integer input). Pass them to
-        ``SoftmaxRegression().fit(X, targets)``.
+        the logits' floating dtype (float64 for integer input; float16 logits
+        are computed in float32). Pass them to
+        ``SoftmaxRegression().fit(X, targets)``; with ``T != 1`` see the Notes
+        for the student's temperature.
 
     Notes
     -----
@@ -61,11 +63,19 @@ def distillation_targets(teacher_logits, y=None, *, temperature=2.0, alpha=0.5):
 
     i.e. it shrinks as :math:`1/T^2`; that is why they multiply the soft term
     by :math:`T^2`, which keeps the balance between the soft and the hard term
-    when ``T`` changes. For a *linear* student :math:`z = W x + b` the student's
-    temperature is only a rescaling of :math:`(W, b)`, so the unpenalised pure
-    soft fit (``y=None``) reaches the same predictive distribution either way;
-    with a penalty or a hard term, :math:`T^2`-weighting and the mixture
-    differ and ``alpha`` should be tuned on held-out data.
+    when ``T`` changes.
+
+    The student's temperature: a student fitted at temperature 1 on
+    ``softmax(v / T)`` learns the *softened* teacher, so it predicts
+    ``softmax(v / T)``, flatter than the teacher for ``T > 1``.  Hinton et al.
+    train the student at temperature ``T`` and use it at temperature 1; for a
+    *linear* student :math:`z = W x + b` that is the same fit with
+    :math:`(W, b)` multiplied by ``T`` afterwards.  For the unpenalised pure
+    soft fit (``y=None``) this is exact: a student that can represent the
+    teacher's logits recovers ``softmax(v)`` (see the example).  With a
+    penalty or a hard term there is no exact rescaling (the penalty and the
+    hard labels act at the student's temperature): multiply by ``T`` or not,
+    and tune ``T`` and ``alpha``, on held-out data.
 
     Examples
     --------
@@ -76,8 +86,26 @@ def distillation_targets(teacher_logits, y=None, *, temperature=2.0, alpha=0.5):
     array([[0.6652, 0.2447, 0.09  ]])
     >>> distillation_targets(v, [1], temperature=2.0, alpha=0.5).round(4)
     array([[0.3326, 0.6224, 0.045 ]])
+
+    A linear teacher is recovered from its softened outputs once the student's
+    coefficients are multiplied by ``T``:
+
+    >>> from softmaxkit import SoftmaxRegression
+    >>> from softmaxkit.special import softmax
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3))
+    >>> logits = X @ rng.normal(size=(3, 4))              # the teacher's logits
+    >>> T = 4.0
+    >>> student = SoftmaxRegression(penalty=None, tol=1e-10).fit(
+    ...     X, distillation_targets(logits, temperature=T))
+    >>> bool(np.abs(student.predict_proba(X) - softmax(logits / T, axis=1)).max() < 1e-6)
+    True
+    >>> student.coef_ *= T
+    >>> student.intercept_ *= T
+    >>> bool(np.abs(student.predict_proba(X) - softmax(logits, axis=1)).max() < 1e-6)
+    True
     """
-    z, _ = as_float_array(teacher_logits, "teacher_logits")
+    z, out_dtype = as_float_array(teacher_logits, "teacher_logits")
     if z.ndim != 2:
         raise ValueError(
             f"teacher_logits of {_OWNER} must be a 2-D array of shape (n_samples, n_classes); "
@@ -93,8 +121,8 @@ def distillation_targets(teacher_logits, y=None, *, temperature=2.0, alpha=0.5):
     a = check_scalar_param(alpha, "alpha", _OWNER, kind=float, low=0.0, high=1.0)
     soft = softmax(z, axis=1, temperature=T)
     if y is None:
-        return soft
+        return soft.astype(out_dtype, copy=False)
     idx = check_labels(y, z.shape[1], _OWNER, n_samples=z.shape[0])
     out = soft * soft.dtype.type(a)
     out[np.arange(z.shape[0]), idx] += soft.dtype.type(1.0 - a)
-    return out
+    return out.astype(out_dtype, copy=False)

@@ -87,6 +87,19 @@ def _multinomial_information(Xd, P, w):
     return H
 
 
+def _count_text(v):
+    """A (weighted) count for the summary: all its digits when whole (1234567, not
+    1.23457e+06), else up to 10 significant digits."""
+    v = float(v)
+    return f"{v:.0f}" if v.is_integer() and abs(v) < 1e16 else f"{v:.10g}"
+
+
+def _pairs_text(classes, pairs, limit=6):
+    """``'a' and 'b', 'a' and 'c'`` for separated class-index pairs."""
+    shown = ", ".join(f"{_py(classes[a])!r} and {_py(classes[b])!r}" for a, b in pairs[:limit])
+    return shown + (", ..." if len(pairs) > limit else "")
+
+
 def _separation(Xd, idx, logP, w, ref):
     """Samples separated by a recession direction of the likelihood, or None.
 
@@ -480,9 +493,10 @@ class Summary:
                 f"{f'[{self.alpha / 2:g}':>11}{f'{1 - self.alpha / 2:g}]':>11}")
         rule = "=" * len(head)
         stats_lines = [
-            ("Dep. classes:", f"{len(self.classes) + 1}", "No. observations:", f"{self.nobs:g}"),
+            ("Dep. classes:", f"{len(self.classes) + 1}", "No. observations:",
+             _count_text(self.nobs)),
             ("Reference:", f"{self.reference_class}", "Df model:", f"{self.df_model:g}"),
-            ("Log-likelihood:", f"{self.llf:.4f}", "Df residuals:", f"{self.df_resid:g}"),
+            ("Log-likelihood:", f"{self.llf:.4f}", "Df residuals:", _count_text(self.df_resid)),
             ("LL-null:", f"{self.llnull:.4f}", "Pseudo R-squ.:", f"{self.prsquared:.4f}"),
             ("LLR p-value:", f"{self.llr_pvalue:.4g}", "AIC:", f"{self.aic:.4f}"),
             ("", "", "BIC:", f"{self.bic:.4f}"),
@@ -505,7 +519,7 @@ class Summary:
 
     def __repr__(self):
         return (f"<Summary: {len(self.classes) + 1} classes, reference "
-                f"{self.reference_class!r}, nobs={self.nobs:g}, llf={self.llf:.6g}>")
+                f"{self.reference_class!r}, nobs={_count_text(self.nobs)}, llf={self.llf:.6g}>")
 
 
 def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=None):
@@ -710,23 +724,48 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
     Wk = np.bincount(idx, weights=w, minlength=K)
     W = float(w.sum())
     nz = Wk > 0
+    if not nz.all():
+        empty = ", ".join(repr(_py(c)) for c in classes[~nz][:6])
+        raise ValueError(
+            f"summarize: class{'es' if (~nz).sum() > 1 else ''} {empty} of the model "
+            f"ha{'ve' if (~nz).sum() > 1 else 's'} no samples (of positive weight) in y: the "
+            "likelihood of these data grows without bound as that class's probabilities go "
+            "to 0, so the maximum-likelihood estimate does not exist and there are no "
+            "standard errors. Summarize on data with samples of every class, or refit "
+            "without that class."
+        )
     llnull = float(np.sum(Wk[nz] * np.log(Wk[nz] / W)))
 
+    # before the information matrix: separation makes it (numerically) singular,
+    # and the error should then say so
+    separated = _separation(Xd, idx, logP, w, ref)
     H = _multinomial_information(Xd, P[:, keep], w)
     try:
         cf = linalg.cho_factor(H, lower=True)
         cov = linalg.cho_solve(cf, np.eye(H.shape[0]))
     except linalg.LinAlgError:
+        if separated is not None and separated[0] == "separated":
+            cause = (f"the classes are (quasi-)completely separated (classes "
+                     f"{_pairs_text(classes, separated[2])}), so the maximum-likelihood "
+                     "estimate does not exist (the coefficients grow without bound as the fit "
+                     "converges). Drop or merge the separating features or classes, or "
+                     "collect more data.")
+        elif separated is not None:
+            cause = (f"fitted class probabilities are numerically 0 for {separated[1]} "
+                     "samples: the classes are probably (quasi-)completely separated (the "
+                     "maximum-likelihood estimate is at infinity), or the features are "
+                     "collinear.")
+        else:
+            cause = ("the features are collinear (or constant), or the classes are perfectly "
+                     "separated (the maximum-likelihood estimate is at infinity).")
         raise ValueError(
             "summarize: the observed information matrix is singular, so standard errors do not "
-            "exist. The features are collinear (or constant), a class has no samples, or the "
-            "classes are perfectly separated (the MLE is at infinity)."
+            f"exist: {cause}"
         ) from None
     cov = 0.5 * (cov + cov.T)
     J, p = theta.shape
     bse = np.sqrt(np.diag(cov)).reshape(J, p)
 
-    separated = _separation(Xd, idx, logP, w, ref)
     n_pos = int(np.count_nonzero(w > 0))
     advice = ("the maximum-likelihood estimate does not exist (the coefficients grow without "
               "bound as the fit converges). The standard errors, z-values, p-values and "
@@ -752,8 +791,7 @@ def summarize(model, X, y, *, reference_class=None, alpha=0.05, sample_weight=No
             separated = None
     elif separated is not None:
         _, rows, pairs = separated
-        shown = ", ".join(f"{_py(classes[a])!r} and {_py(classes[b])!r}" for a, b in pairs[:6])
-        shown += ", ..." if len(pairs) > 6 else ""
+        shown = _pairs_text(classes, pairs)
         warnings.warn(
             f"summarize: the classes are (quasi-)completely separated (classes {shown}): "
             "along a combination of the features the likelihood increases without limit, "

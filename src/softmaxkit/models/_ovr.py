@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .._validation import check_choice_param, check_scalar_param, nullable_to_numpy, param_error
 from .._validation import plain as _plain
@@ -17,7 +17,7 @@ __all__ = ["OneVsRestLogistic"]
 _OWNER = "OneVsRestLogistic"
 
 
-def _check_indicator(Y, n):
+def _check_indicator(Y, n, sample_weight=None):
     """Return ``(Y as an (n, L) float64 0/1 array, label names or None)``."""
     if Y is None:
         raise ValueError(
@@ -51,8 +51,13 @@ def _check_indicator(Y, n):
         pos = tuple(int(v[0]) for v in np.nonzero(bad))
         i, j = pos if len(pos) == 2 else (pos[0], 0)
         v = Y[pos].item()
-        kind = ("continuous values" if Y.dtype.kind == "f" and np.any(Y != np.round(Y))
-                else "more than two classes")
+        if Y.dtype.kind == "f" and np.any(Y != np.round(Y)):
+            kind = "continuous values"
+        elif Y.ndim == 2 and np.unique(Y[:, j]).size <= 2:
+            kind = ("two classes, coded otherwise: recode them as 0/1, e.g. with "
+                    "(y == positive_value).astype(int)")
+        else:
+            kind = "more than two classes"
         raise ValueError(
             f"y of {_OWNER} must hold only 0 and 1 (label absent / present); got {v!r} at "
             f"row {i}, column {j} ({kind}). Only binary classification is supported per label."
@@ -68,14 +73,19 @@ def _check_indicator(Y, n):
     if Y.shape[1] < 1:
         raise ValueError(f"y of {_OWNER} must have at least one label column; got 0.")
     Y = Y.astype(np.float64)
-    s = Y.sum(axis=0)
+    w = np.ones(n) if sample_weight is None else sample_weight.astype(np.float64)
+    pos = w @ Y                       # the (weighted) positives and negatives of each label
+    neg = w.sum() - pos
     for j in range(Y.shape[1]):
-        if s[j] == 0 or s[j] == n:
-            which = "0s" if s[j] == 0 else "1s"
+        if pos[j] <= 0 or neg[j] <= 0:
+            which = "0s" if pos[j] <= 0 else "1s"
             label = _plain(names[j]) if names is not None else j
+            weighted = ("" if sample_weight is None
+                        else " among the samples of positive weight")
             raise ValueError(
-                f"Label column {j} ({label!r}) of y holds only {which} (one class); each label "
-                "needs both positive and negative samples to fit a logistic regression."
+                f"Label column {j} ({label!r}) of y holds only {which}{weighted} (one class); "
+                "each label needs both positive and negative samples to fit a logistic "
+                "regression."
             )
     return Y, names
 
@@ -236,7 +246,10 @@ class OneVsRestLogistic(ClassifierMixin, BaseEstimator):
         C = self._check_params()
         X = validate_data(self, X, reset=True, accept_sparse=["csr", "csc"],
                           dtype=[np.float64, np.float32], ensure_min_samples=2)
-        Y, names = _check_indicator(y, X.shape[0])
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        Y, names = _check_indicator(y, X.shape[0], sample_weight)
         L = Y.shape[1]
         coef = np.empty((L, X.shape[1]), dtype=X.dtype)
         intercept = np.zeros(L, dtype=X.dtype)
