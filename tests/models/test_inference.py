@@ -191,6 +191,16 @@ def test_errors(anes):
         summarize(m, X, np.r_[7.0, y[1:]])
     with pytest.raises(ValueError, match="'alpha' parameter of summarize"):
         summarize(m, X, y, alpha=1.5)
+    for bad in (True, "0.05", None):                     # True was a ValueError
+        with pytest.raises(TypeError, match="'alpha' parameter of summarize"):
+            summarize(m, X, y, alpha=bad)
+    # a missing label is named as missing, not as "another type than the classes"
+    for missing in (None, np.nan):
+        yy = np.asarray(y, dtype=object).copy()
+        yy[3] = missing
+        with pytest.raises(ValueError, match=r"y of summarize has a missing label \((None|nan)"
+                                             r"\) at position 3"):
+            summarize(m, X, yy)
     with pytest.raises(ValueError, match="feature names should match"):
         summarize(m, X.iloc[:, :4], y)
     with pytest.raises(ValueError, match="one label per row"):

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import linalg, sparse, stats
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import param_error
+from .._validation import first_missing_label, param_error
 from .._validation import plain as _plain
 from ..special import log_softmax, softmax
 
@@ -368,8 +368,9 @@ class MarginalEffects:
 
 def _check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+        wrong_type = isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
         raise param_error("alpha", "summarize", "a float in (0, 1)", _plain(alpha),
-                          exc=TypeError if not isinstance(alpha, numbers.Real) else ValueError)
+                          exc=TypeError if wrong_type else ValueError)
     return float(alpha)
 
 
@@ -895,6 +896,12 @@ def _labels_to_index(classes, y, name, owner="summarize"):
     classes (strings mixed with numbers), raise a ValueError naming ``name`` of
     ``owner`` (e.g. "y_val of TemperatureScaler") and the classes.
     """
+    miss = first_missing_label(np.asarray(y))
+    if miss is not None:
+        raise ValueError(
+            f"{name} of {owner} has a missing label ({_py(y[miss])!r}) at position {miss}; every "
+            f"label must be one of the model's classes_ {classes.tolist()!r}."
+        )
     order = np.argsort(classes, kind="stable")
     try:
         pos = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
