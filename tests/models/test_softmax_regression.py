@@ -519,6 +519,27 @@ def test_partial_fit_converges_toward_fit():
         SoftmaxRegression().partial_fit(X, y)
 
 
+def test_partial_fit_on_chunks_approaches_fit_with_C_times_chunks():
+    """The documented rule for a stream of chunks: each call's penalty is weighted
+    as if its chunk were the whole data, so chunks of N/6 rows need C * 6 to
+    approach fit(X, y) with C (with C itself the coefficients are a third smaller)."""
+    X, y = _synthetic(n=240, d=5, seed=12)
+    full = SoftmaxRegression(C=1.0, tol=1e-10).fit(X, y)
+    rng = np.random.default_rng(0)
+    norms = {}
+    for C in (1.0, 6.0):
+        m = SoftmaxRegression(C=C, random_state=0)
+        for _epoch in range(80):
+            for chunk in np.array_split(rng.permutation(len(y)), 6):
+                m.partial_fit(X[chunk], y[chunk], classes=np.arange(4))
+        norms[C] = np.linalg.norm(m.coef_)
+        if C == 6.0:
+            assert np.abs(m.predict_proba(X) - full.predict_proba(X)).max() < 0.05
+    target = np.linalg.norm(full.coef_)
+    assert abs(norms[6.0] / target - 1) < 0.03
+    assert norms[1.0] < 0.85 * target
+
+
 @pytest.mark.parametrize("sizes", [(200,), (70, 190, 45, 160, 135), (10,) * 20, (3, 0, 130)])
 @pytest.mark.parametrize("sparse_x", [False, True])
 def test_minibatches_over_blocks(sizes, sparse_x):

@@ -1143,7 +1143,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         -----
         The penalty is weighted as if ``X`` were the whole training set (the
         objective of :meth:`fit` on ``X``, scaled by ``1 / (C * sum(s))``), so calling
-        ``partial_fit`` repeatedly on the same data approaches ``fit``.  Minibatches of
+        ``partial_fit`` repeatedly on the same data approaches ``fit``.  A stream of
+        chunks of ``m`` rows out of ``N`` therefore fits with a penalty ``N / m``
+        times stronger than ``fit`` on all ``N`` rows with the same ``C`` (the
+        penalty's weight relative to the data cannot be known from one chunk): to
+        approach ``fit(X_all, y_all)`` with ``C``, stream with ``C * N / m``
+        (weights: the total weight over a chunk's).  Minibatches of
         64 rows are shuffled with ``random_state``; Adam's step decays as
         ``0.05 / sqrt(1 + t / 100)`` over the updates ``t`` made so far.  The first
         call starts the intercepts at the log of its batch's class frequencies mixed
