@@ -313,3 +313,31 @@ def test_float32_and_float64_tolerance_unchanged(func):
     p = softmaxkit.softmax(np.array([[2.0, 0.5, -1.0]], np.float16)).astype(np.float64)
     with pytest.raises(ValueError, match="row 0 sums to 1.00006103515625"):
         func([0], p)
+
+
+# ------------------------------------------------------- labels beyond intp's range
+@pytest.mark.parametrize("label, shown", [
+    (np.array([2**63], np.uint64), "9223372036854775808"),
+    (np.array([2**64 - 1], np.uint64), "18446744073709551615"),
+    (np.array([1e20]), "100000000000000000000"),
+    (np.array([-1e20]), "-100000000000000000000"),
+    (np.array([2.0**63]), "9223372036854775808"),
+    (np.array([np.finfo(np.float64).max]), str(int(np.finfo(np.float64).max))),
+], ids=["uint64 2**63", "uint64 max", "1e20", "-1e20", "2.0**63", "float64 max"])
+@pytest.mark.parametrize("func", ALL_METRICS)
+def test_out_of_range_labels_are_reported_as_given(func, label, shown):
+    """A label beyond intp's range is named as given, without a RuntimeWarning (it was
+    reported as -9223372036854775808 after the cast to intp, which warned 'invalid
+    value encountered in cast' for floats)."""
+    import warnings
+
+    p = np.array([[0.25, 0.75]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=rf"must hold class indices in \[0, 2\) \(the number "
+                                             rf"of columns\); got {shown} at position 0\.$"):
+            func(label, p)
+        # in range, the same dtypes still work
+        func(np.zeros_like(label), p)
+    with pytest.raises(ValueError, match=r"integer class indices; got 0\.5 at position 0\.$"):
+        func(np.array([0.5]), p)  # a plain 0.5, not np.float64(0.5)

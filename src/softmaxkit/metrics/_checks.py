@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import as_float_array, param_error
+from .._validation import as_float_array, param_error, plain
 
 __all__ = ["check_labels", "check_proba", "check_labels_proba", "check_n_bins"]
 
@@ -28,22 +28,20 @@ def check_labels(y, n_classes, owner, *, name="y", n_samples=None):
             "scores; they must match."
         )
     kind = arr.dtype.kind
-    if kind == "b":
-        arr = arr.astype(np.intp)
-    elif kind == "f":
+    if kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"{name} of {owner} must hold integer class indices; got {arr[i]!r} at "
+                f"{name} of {owner} must hold integer class indices; got {plain(arr[i])!r} at "
                 f"position {i}."
             )
-        arr = arr.astype(np.intp)
-    elif kind not in "iu":
+    elif kind not in "biu":
         raise TypeError(
             f"{name} of {owner} must hold integer class indices; got dtype {arr.dtype}."
         )
-    arr = arr.astype(np.intp, copy=False)
+    # the range is checked on the values as given, before the cast to intp: that cast
+    # wraps a uint64 2**63 to -2**63 and is undefined for a float beyond intp (1e20)
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -51,7 +49,7 @@ def check_labels(y, n_classes, owner, *, name="y", n_samples=None):
             f"{name} of {owner} must hold class indices in [0, {n_classes}) (the number of "
             f"columns); got {int(arr[i])} at position {i}."
         )
-    return arr
+    return arr.astype(np.intp, copy=False)
 
 
 def check_proba(proba, owner, *, name="proba"):
