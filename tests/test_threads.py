@@ -102,3 +102,37 @@ def test_blas_limit_limits_and_restores():
         assert _blas_threads() == 1
         assert pool.max_threads() == 1
     assert _blas_threads() == before
+
+
+def test_overlapping_blas_limits_of_two_threads_restore_the_original():
+    """Thread A enters, thread B enters, A leaves, B leaves: with a save-and-restore
+    per context B put back A's limit of 1 and BLAS stayed at one thread for good
+    (two SoftmaxRegression fits at once did this)."""
+    import threading
+
+    before = _blas_threads()
+    if before is None or before < 2:
+        pytest.skip("needs BLAS with at least 2 threads")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with pool.blas_limit(1):
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with pool.blas_limit(1):
+            b_in.set()
+            a_out.wait(5)
+            seen["inside"] = _blas_threads()   # A has left: B's limit still holds
+
+    ts = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert seen["inside"] == 1
+    assert _blas_threads() == before

@@ -76,17 +76,37 @@ def _blas_budget():
     return max(counts) if counts else None
 
 
+_LIMIT_LOCK = threading.Lock()
+_LIMIT = {"holders": 0, "limiter": None}
+
+
 @contextlib.contextmanager
 def blas_limit(n=1):
     """BLAS limited to ``n`` threads within this context (process-wide, like
     ``threadpoolctl.threadpool_limits(n, user_api="blas")``, without its cost of
-    finding the libraries on every call)."""
+    finding the libraries on every call).
+
+    Safe when contexts of several threads overlap: the first to enter sets the
+    limit, the last to leave restores the limits found by the first (a plain
+    save-and-restore per context left BLAS at 1 thread for good when two fits ran
+    at once: the second saved the first's limit and restored it last).  An
+    overlapping context keeps the limit already set."""
     ctl = _controllers()[0]
     if ctl is None:  # pragma: no cover - threadpoolctl unusable
         yield
         return
-    with ctl.limit(limits=n, user_api="blas"):
+    with _LIMIT_LOCK:
+        if _LIMIT["holders"] == 0:
+            _LIMIT["limiter"] = ctl.limit(limits=n, user_api="blas")
+        _LIMIT["holders"] += 1
+    try:
         yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT["holders"] -= 1
+            if _LIMIT["holders"] == 0:
+                limiter, _LIMIT["limiter"] = _LIMIT["limiter"], None
+                limiter.restore_original_limits()
 
 
 def max_threads():
