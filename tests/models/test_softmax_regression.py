@@ -124,6 +124,43 @@ def test_class_weight_balanced_equals_sklearn():
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
 
 
+def test_class_weight_balanced_with_sample_weights_equals_sklearn_and_repeated_rows():
+    """'balanced' counted classes without the sample weights (scikit-learn >= 1.6
+    counts them): probabilities 0.06 off, and integer weights no longer equal
+    repeated rows."""
+    X, y = _synthetic(n=300, seed=4)
+    keep = (y != 0) | (np.arange(len(y)) % 4 == 0)
+    X, y = X[keep], y[keep]
+    w = np.random.default_rng(0).integers(0, 4, len(y)).astype(float)
+    w[y == 0] *= 3                                  # the weights change the class totals
+    ours = SoftmaxRegression(class_weight="balanced", tol=1e-10).fit(X, y, sample_weight=w)
+    ref = _sk(class_weight="balanced").fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    rep = np.repeat(np.arange(len(y)), w.astype(int))
+    again = SoftmaxRegression(class_weight="balanced", tol=1e-10).fit(X[rep], y[rep])
+    np.testing.assert_allclose(ours.predict_proba(X), again.predict_proba(X), atol=1e-8)
+    soft = SoftmaxRegression(class_weight="balanced", tol=1e-10).fit(
+        X, np.eye(4)[y], sample_weight=w)               # one-hot targets: the same fit
+    np.testing.assert_allclose(soft.predict_proba(X), ours.predict_proba(X), atol=1e-8)
+    w0 = np.where(y == 0, 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"class_weight='balanced' needs samples of positive "
+                                         r"weight in every class; class 0 has none"):
+        SoftmaxRegression(class_weight="balanced").fit(X, y, sample_weight=w0)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_class_weight_keys_that_are_no_class_are_refused(soft):
+    """With soft targets unknown keys were ignored; with labels scikit-learn's
+    message named the classes, not the bad key."""
+    X, y = _synthetic(n=100, seed=4)
+    target = np.eye(4)[y] if soft else y
+    with pytest.raises(ValueError, match=r"^class_weight has keys that are not classes of y: "
+                                         r"7, 'x' \(the classes are \[0, 1, 2, 3\]\)\.$"):
+        SoftmaxRegression(class_weight={0: 2.0, 7: 100.0, "x": 5.0}).fit(X, target)
+    with pytest.raises(ValueError, match=r"^class_weight has a key that is not a class of y: 9"):
+        SoftmaxRegression(class_weight={9: 1.0}).fit(X, target)
+
+
 @pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.csc_matrix])
 def test_sparse_equals_dense(fmt):
     X, y = _synthetic(n=300, d=10, seed=5)

@@ -12,7 +12,6 @@ import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -909,11 +908,30 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                             "(e.g. compute_class_weight('balanced', ...) on the whole "
                             "training set) or a Dask collection, whose classes are counted "
                             "first.")
-                w = compute_class_weight(cw, classes=classes, y=classes[Y])
-            elif isinstance(cw, str):
-                tot = Y.astype(np.float64).sum(axis=0)
-                w = Y.shape[0] / (Y.shape[1] * np.maximum(tot, 1e-300))
+            if isinstance(cw, str):
+                # scikit-learn's rule (>= 1.6) with the sample weights:
+                # w_k = sum(s) / (K * sum of s over class k), soft targets counted
+                # fractionally
+                sw = np.ones(Y.shape[0]) if s is None else s.astype(np.float64)
+                tot = (np.bincount(Y, weights=sw, minlength=classes.size) if Y.ndim == 1
+                       else sw @ Y.astype(np.float64))
+                empty = np.flatnonzero(~(tot > 0))
+                if empty.size:
+                    raise ValueError(
+                        "class_weight='balanced' needs samples of positive weight in every "
+                        f"class; class {_plain(classes[empty[0]])!r} has none (a total "
+                        "sample weight of 0).")
+                w = sw.sum() / (classes.size * tot)
             else:
+                unknown = [k for k in cw if not any(k == c for c in classes.tolist())]
+                if unknown:
+                    shown = ", ".join(repr(_plain(k)) for k in unknown[:5])
+                    what = ("keys that are not classes" if len(unknown) > 1
+                            else "a key that is not a class")
+                    raise ValueError(
+                        f"class_weight has {what} of y: {shown} "
+                        f"(the classes are {[_plain(c) for c in classes[:10]]!r}"
+                        f"{' ...' if classes.size > 10 else ''}).")
                 w = np.array([float(cw.get(c, 1.0)) for c in classes])
             w = check_class_weights(w, classes)
             per = w[Y] if Y.ndim == 1 else Y.astype(np.float64) @ w
