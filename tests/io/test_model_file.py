@@ -425,6 +425,7 @@ def test_inconsistent_optimizer_state(tmp_path, data):
     np.savez(buf, **arrays)
     from softmaxkit.io._model_file import _arrays_sha256
 
+    meta["arrays"]["_optimizer_m"]["shape"] = list(arrays["_optimizer_m"].shape)
     meta["arrays_sha256"] = _arrays_sha256(arrays)
     _rewrite(p, meta, buf.getvalue())
     with pytest.raises(ModelFileError, match="inconsistent: partial_fit optimiser state"):

@@ -53,13 +53,29 @@ two members:
     trailing NUL character, so a label or name ending in ``'\\x00'`` is
     refused at save time rather than stored as a different string.
 
+The arrays of one file may take at most 2 GiB uncompressed: ``save_model``
+refuses a larger model, and ``load_model`` refuses a file whose manifest
+declares more, before reading ``arrays.npz``.
+
 Files are written atomically: to a temporary file in the destination's
 directory, then ``os.replace`` (an error about a missing or unwritable
 directory names the destination, not the temporary file). Loading checks, in
 order: the zip signature (foreign file), the container (truncated file),
-``format`` and ``format_version``, the metadata digest, the estimator
-whitelist, the array digest (tampered file) and the shapes' consistency,
-each with a :class:`ModelFileError` naming the file and the problem.
+``format`` and ``format_version`` (``metadata.json`` is at most 16 MiB of
+strict JSON: no NaN or infinite numbers), the metadata digest, the estimator
+whitelist, the manifest (only the estimator's own fitted attributes and the
+optimiser arrays above, known kinds, plain numeric or unicode dtypes, at most
+2-D, the size cap), the size of ``arrays.npz`` and of each ``.npy`` header
+against the manifest (before the data is read; members stored uncompressed,
+as written), the array digest (tampered file), the fitted state (shapes agree
+with ``coef_``, unique ``classes_``, real finite ``coef_`` and
+``intercept_``, valid ``TemperatureScaler`` attributes), the metadata fields
+above against the arrays (``temperature``, ``classes``, ``n_features``,
+``feature_names``, ``coef_dtype``), and the parameters, with the estimator's
+own validation. Each failure, including anything unexpected while reading
+the container, is a :class:`ModelFileError` naming the file and the problem;
+``save_model`` runs the same checks on the fitted state and parameters, so it
+never writes a file that ``load_model`` refuses.
 """
 
 from ._atomic import atomic_path

@@ -13,7 +13,6 @@ import math
 import numbers
 import os
 import zipfile
-import zlib
 from importlib import import_module
 
 import numpy as np
@@ -33,6 +32,16 @@ FORMAT_VERSION = 1
 _META = "metadata.json"
 _ARRAYS = "arrays.npz"
 _MAX_META_BYTES = 16 * 2**20
+# Plausibility cap on the arrays of one file (uncompressed): save_model refuses a
+# model whose arrays take more, and load_model checks the sizes the signed manifest
+# declares against it before reading arrays.npz, so that a small hostile file
+# cannot make it allocate without bound.
+_MAX_ARRAYS_BYTES = 2**31
+# allowance per array for its .npy header and its zip entry's headers
+_ENTRY_BYTES = 2**14
+# manifest kind -> the dtype kinds an array of that kind may have
+_KIND_DTYPES = {"array": "biufU", "int": "iu", "float": "f", "bool": "b", "object-str": "U",
+                "optimizer": "uf"}
 
 # The only classes a model file may name.  The file supplies a *key* of this
 # table; the class itself is looked up here, never imported from a name
@@ -309,9 +318,11 @@ def save_model(model, path, *, temperature=None, metadata=None):
     ModelFileError
         The model is not a (fitted) softmaxkit estimator, holds something
         the format cannot store exactly (e.g. a string label or feature name
-        ending with a NUL character, which fixed-width unicode would drop), or
-        ``temperature`` is given for a model other than a SoftmaxRegression
-        or is not a finite float > 0.
+        ending with a NUL character, which fixed-width unicode would drop),
+        has a fitted state or parameters that :func:`load_model` would refuse
+        (e.g. a NaN coefficient, duplicate classes), arrays over the 2 GiB a
+        model file may hold, or ``temperature`` is given for a model other
+        than a SoftmaxRegression or is not a finite float > 0.
     OSError
         The destination cannot be written (``FileNotFoundError`` when its
         directory does not exist; the error names ``path``).
@@ -384,11 +395,25 @@ def save_model(model, path, *, temperature=None, metadata=None):
         arrays[key] = arr
         manifest[key] = {"kind": "optimizer", "dtype": arr.dtype.str, "shape": list(arr.shape)}
 
+    total = sum(a.nbytes for a in arrays.values())
+    if total > _MAX_ARRAYS_BYTES:
+        raise ModelFileError(
+            f"cannot save this {name}: its arrays take {total} bytes, more than a model file "
+            f"may hold ({_MAX_ARRAYS_BYTES} bytes)."
+        )
+
+    # what load_model would refuse is refused here, before anything is written
+    def bad(msg):
+        return ModelFileError(f"cannot save this {name}: {msg}.")
+
+    kinds = {k: v["kind"] for k, v in manifest.items()}
+    _check_fitted(bad, name, {k: _from_saved(a, kinds[k]) for k, a in arrays.items()
+                              if kinds[k] != "optimizer"})
+    _check_params(bad, name, model)
+
     params = {k: _encode_param(k, v) for k, v in model.get_params(deep=False).items()}
     from .. import __version__
 
-    classes = arrays.get("classes_")
-    names = arrays.get("feature_names_in_")
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -396,11 +421,7 @@ def save_model(model, path, *, temperature=None, metadata=None):
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "estimator": name,
         "params": params,
-        "classes": None if classes is None else classes.tolist(),
-        "n_features": None if "n_features_in_" not in arrays
-        else int(arrays["n_features_in_"]),
-        "feature_names": None if names is None else names.tolist(),
-        "coef_dtype": arrays["coef_"].dtype.name if "coef_" in arrays else None,
+        **_readable_copy(arrays),
         "temperature": temperature,
         "metadata": {} if metadata is None else metadata,
         "arrays": manifest,
@@ -428,10 +449,133 @@ def save_model(model, path, *, temperature=None, metadata=None):
     return path
 
 
+# ------------------------------------------------------------------ consistency
+# Run on save (so that save_model never writes a file load_model refuses) and on
+# load (so that a forged but re-signed file never becomes a model that predicts
+# something wrong).  ``bad(msg)`` builds the error.
+def _is_int(v, low):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _check_fitted(bad, name, state):
+    """The fitted attributes agree with each other and hold usable values."""
+    if name == "TemperatureScaler":
+        t = state["temperature_"]
+        if not (isinstance(t, float) and math.isfinite(t) and t > 0):
+            raise bad(f"temperature_ must be a finite float > 0, got {t!r}")
+        if not _is_int(state["n_classes_"], 2):
+            raise bad(f"n_classes_ must be an int >= 2, got {state['n_classes_']!r}")
+        if "n_iter_" in state and not _is_int(state["n_iter_"], 0):
+            raise bad(f"n_iter_ must be an int >= 0, got {state['n_iter_']!r}")
+        for k in ("nll_", "nll_uncalibrated_"):
+            if k in state and not isinstance(state[k], float):
+                raise bad(f"{k} must be a float, got {state[k]!r}")
+        return
+    coef, b, classes = state["coef_"], state["intercept_"], state["classes_"]
+    for k, a in (("coef_", coef), ("intercept_", b)):
+        if not (isinstance(a, np.ndarray) and a.dtype.kind == "f"):
+            raise bad(f"{k} must be an array of real floats, got dtype "
+                      f"{getattr(a, 'dtype', type(a).__name__)}")
+    if coef.ndim != 2:
+        raise bad(f"coef_ has shape {coef.shape}, not (n_classes, n_features)")
+    k = coef.shape[0]
+    if b.shape != (k,):
+        raise bad(f"intercept_ has shape {b.shape} for {k} row(s) of coef_")
+    if not isinstance(classes, np.ndarray) or classes.shape != (k,):
+        raise bad(f"classes_ has shape {np.shape(classes)} for {k} row(s) of coef_")
+    if name == "SoftmaxRegression" and k < 2:
+        raise bad(f"a SoftmaxRegression has at least 2 classes; coef_ has {k} row(s)")
+    values, counts = np.unique(classes, return_counts=True)
+    if len(values) != k:
+        raise bad(f"classes_ are not unique ({values[counts > 1].tolist()[0]!r} appears "
+                  f"{counts.max()} times)")
+    for key, a in (("coef_", coef), ("intercept_", b)):
+        if not np.all(np.isfinite(a)):
+            raise bad(f"{key} holds non-finite values (NaN or inf)")
+    d = state["n_features_in_"]
+    if not _is_int(d, 1):
+        raise bad(f"n_features_in_ must be an int >= 1, got {d!r}")
+    if coef.shape[1] != d:
+        raise bad(f"coef_ has {coef.shape[1]} columns but n_features_in_ is {d!r}")
+    names = state.get("feature_names_in_")
+    if names is not None and (names.shape != (d,)
+                              or not all(isinstance(v, str) for v in names.tolist())):
+        raise bad(f"feature_names_in_ must be {d} strings, got {names.dtype} of shape "
+                  f"{names.shape}")
+    n_iter = state["n_iter_"]
+    if name == "OneVsRestLogistic":
+        if not (isinstance(n_iter, np.ndarray) and n_iter.dtype.kind in "iu"
+                and n_iter.shape == (k,) and np.all(n_iter >= 0)):
+            raise bad(f"n_iter_ must hold {k} ints >= 0 (one per label), got "
+                      f"{np.asarray(n_iter).dtype} of shape {np.shape(n_iter)}")
+    else:
+        if not _is_int(n_iter, 0):
+            raise bad(f"n_iter_ must be an int >= 0, got {n_iter!r}")
+        curve = state["loss_curve_"]
+        if not (isinstance(curve, np.ndarray) and curve.ndim == 1 and curve.dtype.kind == "f"):
+            raise bad(f"loss_curve_ must be a 1-D array of floats, got shape "
+                      f"{np.shape(curve)}")
+
+
+def _readable_copy(arrays):
+    """The metadata fields that repeat the fitted state (the arrays are authoritative)."""
+    classes = arrays.get("classes_")
+    names = arrays.get("feature_names_in_")
+    return {
+        "classes": None if classes is None else classes.tolist(),
+        "n_features": None if "n_features_in_" not in arrays
+        else int(arrays["n_features_in_"]),
+        "feature_names": None if names is None else names.tolist(),
+        "coef_dtype": arrays["coef_"].dtype.name if "coef_" in arrays else None,
+    }
+
+
+def _check_meta_fields(bad, name, meta, arrays):
+    """The metadata fields the command line reads agree with the arrays."""
+    t = meta.get("temperature")
+    if t is not None:
+        if name != "SoftmaxRegression":
+            raise bad(f"a temperature ({t!r}) is stored for a {name}, which has none")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (
+                math.isfinite(t) and t > 0):
+            raise bad(f"temperature must be a finite number > 0 or null, got {t!r}")
+    for key, value in _readable_copy(arrays).items():
+        if key in meta and meta[key] != value:
+            raise bad(f"its {key!r} ({meta[key]!r}) does not match the arrays ({value!r})")
+
+
+def _check_params(bad, name, model):
+    """The estimator's own parameter validation."""
+    try:
+        if name == "TemperatureScaler":
+            import_module("softmaxkit.models._calibration")._check_bounds(model.bounds)
+        else:
+            model._check_params()
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).rstrip(".")
+        raise bad(msg[:1].lower() + msg[1:]) from None
+
+
 # ---------------------------------------------------------------------- load
-def _read_container(path):
-    """Return (metadata dict, npz bytes) after the format and version checks."""
-    path = os.fspath(path)
+def _reason(exc):
+    """One line about an unexpected exception."""
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _no_constant(name):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text):
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"number {text[:30]} is out of range")
+    return v
+
+
+def _check_file(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist.")
     if os.path.isdir(path):
@@ -446,77 +590,160 @@ def _read_container(path):
         else:
             what = "not a zip container"
         raise ModelFileError(f"{path!r} is not a softmaxkit model file ({what}).")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if _META not in names:
-                raise ModelFileError(
-                    f"{path!r} is not a softmaxkit model file (no {_META} in the container)."
-                )
-            if zf.getinfo(_META).file_size > _MAX_META_BYTES:
-                raise ModelFileError(f"{path!r}: {_META} is implausibly large.")
-            raw_meta = zf.read(_META)
-            try:
-                meta = json.loads(raw_meta)
-            except ValueError:
-                raise ModelFileError(
-                    f"{path!r} is corrupted: {_META} is not valid JSON."
-                ) from None
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-                raise ModelFileError(
-                    f"{path!r} is not a softmaxkit model file (format is not {FORMAT_NAME!r})."
-                )
-            version = meta.get("format_version")
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                raise ModelFileError(f"{path!r} has an invalid format_version {version!r}.")
-            if version > FORMAT_VERSION:
-                from .. import __version__
 
-                raise ModelFileError(
-                    f"{path!r} uses model format version {version} (written by softmaxkit "
-                    f"{meta.get('softmaxkit_version', '?')}); this softmaxkit {__version__} "
-                    f"reads up to version {FORMAT_VERSION}. Upgrade softmaxkit to load it."
-                )
-            if _ARRAYS not in names:
-                raise ModelFileError(f"{path!r} is corrupted: no {_ARRAYS} in the container.")
-            npz = zf.read(_ARRAYS)
-    except zipfile.BadZipFile as exc:
+
+def _read_metadata(path, zf):
+    """The metadata dict, after the format and version checks."""
+    if _META not in zf.namelist():
         raise ModelFileError(
-            f"{path!r} is truncated or corrupted (bad zip container: {exc})."
+            f"{path!r} is not a softmaxkit model file (no {_META} in the container)."
+        )
+    if zf.getinfo(_META).file_size > _MAX_META_BYTES:
+        raise ModelFileError(f"{path!r}: {_META} is implausibly large.")
+    raw = zf.read(_META)
+    try:
+        meta = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(
+            f"{path!r} is corrupted: {_META} is not valid JSON ({_reason(exc)})."
         ) from None
-    except (EOFError, zlib.error) as exc:
-        raise ModelFileError(f"{path!r} is truncated or corrupted ({exc}).") from None
-    return path, meta, npz
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{path!r} is not a softmaxkit model file (format is not {FORMAT_NAME!r})."
+        )
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path!r} has an invalid format_version {version!r}.")
+    if version > FORMAT_VERSION:
+        from .. import __version__
+
+        raise ModelFileError(
+            f"{path!r} uses model format version {version} (written by softmaxkit "
+            f"{meta.get('softmaxkit_version', '?')}); this softmaxkit {__version__} "
+            f"reads up to version {FORMAT_VERSION}. Upgrade softmaxkit to load it."
+        )
+    return meta
 
 
 def _check_metadata(path, meta):
+    """The metadata digest, the estimator whitelist and the types of the fields read."""
     if meta.get("metadata_sha256") != _metadata_sha256(meta):
         raise ModelFileError(
             f"{path!r} failed its integrity check: the metadata SHA-256 does not match "
             "(the file was modified or corrupted)."
         )
     name = meta.get("estimator")
-    if name not in _ESTIMATORS:
+    if not isinstance(name, str) or name not in _ESTIMATORS:
         raise ModelFileError(
             f"{path!r} names an unknown estimator {name!r}; model files hold only "
             f"{', '.join(_ESTIMATORS)}."
         )
+    if not isinstance(meta.get("params", {}), dict):
+        raise ModelFileError(f"{path!r} is corrupted: 'params' is not a JSON object.")
+    if not isinstance(meta.get("arrays"), dict):
+        raise ModelFileError(f"{path!r} is corrupted: no array manifest ('arrays').")
+    return name
 
 
-def _read_arrays(path, meta, npz):
-    manifest = meta.get("arrays")
-    if not isinstance(manifest, dict):
-        raise ModelFileError(f"{path!r} is corrupted: no array manifest.")
-    try:
-        with np.load(_io.BytesIO(npz), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path!r}: cannot read {_ARRAYS} ({exc}).") from None
-    if set(arrays) != set(manifest):
+def _check_manifest(path, name, manifest):
+    """{array name: (kind, dtype, shape, nbytes)} from the manifest, checked: only
+    arrays the estimator has, known kinds, plain dtypes, and a plausible total size."""
+    spec = _ESTIMATORS[name]
+    allowed = spec["required"] + spec["optional"]
+    if name == "SoftmaxRegression":
+        allowed += tuple(_OPT_ARRAYS.values())
+    entries = {}
+    for key, entry in manifest.items():
+        if key not in allowed:
+            raise ModelFileError(
+                f"{path!r} is inconsistent: it holds an array {key!r}, which is not a fitted "
+                f"attribute of {name} (those are {', '.join(allowed)})."
+            )
+
+        def bad(msg, key=key):
+            return ModelFileError(f"{path!r} is corrupted: the manifest entry of {key!r} {msg}.")
+
+        if not isinstance(entry, dict):
+            raise bad(f"is {entry!r}, not a JSON object")
+        kind, dtype, shape = entry.get("kind"), entry.get("dtype"), entry.get("shape")
+        if not isinstance(kind, str) or kind not in _KIND_DTYPES:
+            raise bad(f"has an unknown kind {kind!r}")
+        if (kind == "optimizer") != (key in _OPT_ARRAYS.values()):
+            raise bad(f"has kind {kind!r}")
+        try:
+            dt = np.dtype(dtype) if isinstance(dtype, str) else None
+        except (TypeError, ValueError, OverflowError):
+            dt = None
+        if dt is None or dt.kind not in _KIND_DTYPES[kind] or dt.fields or dt.subdtype:
+            raise bad(f"has dtype {dtype!r}, which its kind {kind!r} does not allow")
+        if not (isinstance(shape, list) and len(shape) <= 2
+                and all(_is_int(n, 0) for n in shape)):
+            raise bad(f"has an invalid shape {shape!r}")
+        if kind in ("int", "float", "bool") and shape:
+            raise bad(f"has shape {shape!r}, but its kind {kind!r} is a scalar")
+        entries[key] = (kind, dt, tuple(shape), math.prod(shape) * dt.itemsize)
+    missing = [a for a in spec["required"] if a not in entries]
+    if missing:
         raise ModelFileError(
-            f"{path!r} is corrupted: the arrays {sorted(arrays)} do not match the manifest "
-            f"{sorted(manifest)}."
+            f"{path!r} is corrupted: fitted attributes missing: {', '.join(missing)}."
         )
+    total = sum(e[3] for e in entries.values())
+    if total > _MAX_ARRAYS_BYTES:
+        raise ModelFileError(
+            f"{path!r}: its manifest declares {total} bytes of arrays, implausibly large "
+            f"(a model file holds at most {_MAX_ARRAYS_BYTES}); not reading them."
+        )
+    return entries
+
+
+def _read_npy(path, inner, info, kind, dtype, shape, nbytes):
+    """One array of arrays.npz, its header checked against the manifest before
+    anything the size of its data is allocated."""
+    key = info.filename[:-4]
+
+    def bad(msg):
+        return ModelFileError(f"{path!r}: cannot read {_ARRAYS} ({key!r} {msg}).")
+
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise bad("is compressed; model files store arrays uncompressed, so it is not "
+                  "expanded")
+    if info.file_size > nbytes + _ENTRY_BYTES:
+        raise bad(f"holds {info.file_size} bytes, more than the {nbytes} of its manifest "
+                  "entry")
+    with inner.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            hshape, fortran, hdtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            hshape, fortran, hdtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise bad(f"has .npy format version {version}")
+        if hdtype != dtype or tuple(hshape) != shape:
+            raise bad(f"is {hdtype.str} of shape {tuple(hshape)}, but its manifest entry "
+                      f"says {dtype.str} of shape {shape}")
+        data = fh.read(nbytes + 1)
+    if len(data) != nbytes:
+        raise bad(f"holds {len(data)} bytes of data for the {nbytes} its shape needs")
+    if nbytes == 0:
+        return np.zeros(shape, dtype=dtype)
+    flat = np.frombuffer(data, dtype=dtype, count=math.prod(shape))
+    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
+
+
+def _read_arrays(path, meta, entries, npz):
+    arrays = {}
+    with zipfile.ZipFile(_io.BytesIO(npz)) as inner:
+        infos = inner.infolist()
+        names = sorted(i.filename[:-4] if i.filename.endswith(".npy") else i.filename
+                       for i in infos)
+        if names != sorted(entries):
+            raise ModelFileError(
+                f"{path!r} is corrupted: the arrays {names} do not match the manifest "
+                f"{sorted(entries)}."
+            )
+        for info in infos:
+            arrays[info.filename[:-4]] = _read_npy(path, inner, info,
+                                                   *entries[info.filename[:-4]])
     if _arrays_sha256(arrays) != meta.get("arrays_sha256"):
         raise ModelFileError(
             f"{path!r} failed its integrity check: the arrays' SHA-256 does not match "
@@ -525,48 +752,42 @@ def _read_arrays(path, meta, npz):
     return arrays
 
 
-def _check_consistency(path, name, state):
+def _parse_model(path):
+    with zipfile.ZipFile(path) as zf:
+        meta = _read_metadata(path, zf)
+        name = _check_metadata(path, meta)
+        entries = _check_manifest(path, name, meta["arrays"])
+        if _ARRAYS not in zf.namelist():
+            raise ModelFileError(f"{path!r} is corrupted: no {_ARRAYS} in the container.")
+        size = zf.getinfo(_ARRAYS).file_size
+        declared = sum(e[3] for e in entries.values())
+        if not declared <= size <= declared + _ENTRY_BYTES * (len(entries) + 1):
+            raise ModelFileError(
+                f"{path!r} is corrupted: {_ARRAYS} is {size} bytes, but its manifest "
+                f"declares {declared} bytes of arrays."
+            )
+        npz = zf.read(_ARRAYS)
+    arrays = _read_arrays(path, meta, entries, npz)
+    del npz
+
     def bad(msg):
         return ModelFileError(f"{path!r} is inconsistent: {msg}.")
 
-    if name == "TemperatureScaler":
-        t = state["temperature_"]
-        if not (isinstance(t, float) and math.isfinite(t) and t > 0):
-            raise bad(f"temperature_ must be a finite float > 0, got {t!r}")
-        return
-    coef, b, classes = state["coef_"], state["intercept_"], state["classes_"]
-    d = state["n_features_in_"]
-    if coef.ndim != 2 or b.shape != (coef.shape[0],) or classes.ndim != 1:
-        raise bad(f"coef_ {coef.shape}, intercept_ {b.shape}, classes_ {classes.shape}")
-    if not isinstance(d, int) or coef.shape[1] != d:
-        raise bad(f"coef_ has {coef.shape[1]} columns but n_features_in_ is {d!r}")
-    names = state.get("feature_names_in_")
-    if names is not None and names.shape != (d,):
-        raise bad(f"{names.shape[0]} feature names for {d} features")
-
-
-def _read_model(path):
-    path, meta, npz = _read_container(path)
-    _check_metadata(path, meta)
-    arrays = _read_arrays(path, meta, npz)
-    name = meta["estimator"]
-    spec = _ESTIMATORS[name]
-    missing = [a for a in spec["required"] if a not in arrays]
-    if missing:
-        raise ModelFileError(
-            f"{path!r} is corrupted: fitted attributes missing: {', '.join(missing)}."
-        )
-    kinds = {k: meta["arrays"][k].get("kind", "array") for k in arrays}
+    kinds = {k: e[0] for k, e in entries.items()}
     state = {k: _from_saved(arrays[k], kinds[k]) for k in arrays if kinds[k] != "optimizer"}
-    _check_consistency(path, name, state)
+    _check_fitted(bad, name, state)
+    _check_meta_fields(bad, name, meta, arrays)
     partial = None
     if name == "SoftmaxRegression" and ("optimizer" in meta or "optimizer" in kinds.values()):
         partial = _restore_optimizer(
             path, meta, {k: a for k, a in arrays.items() if kinds[k] == "optimizer"})
     try:
         params = {k: _decode_param(v) for k, v in meta.get("params", {}).items()}
-    except ValueError as exc:
-        raise ModelFileError(f"{path!r} is corrupted: bad parameter encoding ({exc}).") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(
+            f"{path!r} is corrupted: bad parameter encoding ({_reason(exc)})."
+        ) from None
+    spec = _ESTIMATORS[name]
     cls = getattr(import_module(spec["module"]), name)
     try:
         model = cls(**params)
@@ -574,11 +795,30 @@ def _read_model(path):
         raise ModelFileError(
             f"{path!r}: its {name} parameters do not fit this softmaxkit version ({exc})."
         ) from None
+    _check_params(bad, name, model)
     for k, v in state.items():
         setattr(model, k, v)
     if partial is not None:
         model._partial = partial
     return model, meta
+
+
+def _read_model(path):
+    path = os.fspath(path)
+    _check_file(path)
+    # Everything below parses an untrusted file: whatever fails in zipfile, numpy
+    # or the checks (NotImplementedError for an unknown compression method,
+    # OSError for a bad offset, MemoryError, ...) becomes a ModelFileError.
+    try:
+        return _parse_model(path)
+    except ModelFileError:
+        raise
+    except MemoryError as exc:
+        raise ModelFileError(
+            f"{path!r} cannot be loaded: not enough memory ({_reason(exc)})."
+        ) from None
+    except Exception as exc:
+        raise ModelFileError(f"{path!r} is truncated or corrupted ({_reason(exc)}).") from None
 
 
 def load_model(path, *, return_metadata=False):
@@ -607,9 +847,13 @@ def load_model(path, *, return_metadata=False):
     ModelFileError
         The file is not a softmaxkit model file (foreign), is truncated or
         corrupted, fails its SHA-256 integrity check (tampered), was written
-        in a newer format version, or names an estimator outside the
-        whitelist.  Nothing is ever unpickled and no class named by the file
-        is imported.
+        in a newer format version, names an estimator outside the whitelist,
+        declares implausibly large arrays, or is inconsistent (arrays the
+        estimator does not have, shapes that disagree, duplicate classes,
+        non-finite coefficients, invalid parameters or temperature).  Every
+        failure while reading the file is this error, with a one-line message
+        naming the file.  Nothing is ever unpickled, no class named by the
+        file is imported, and sizes are checked before arrays are read.
 
     Examples
     --------
