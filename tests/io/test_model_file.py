@@ -473,3 +473,50 @@ def test_temperature_scaler_file_without_nll_still_loads(tmp_path):
     m = load_model(p)
     assert (m.temperature_, m.n_classes_, m.n_iter_) == (2.5, 3, 4)
     assert not hasattr(m, "nll_") and not hasattr(m, "nll_uncalibrated_")
+
+
+# ------------------------------------------------------------- atomic writes
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks")
+def test_saving_through_a_symlink_writes_its_target(tmp_path, data, fitted):
+    X, y = data
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "target.skm"
+    save_model(fitted, target)
+    link = tmp_path / "link.skm"
+    os.symlink(target, link)
+    other = softmaxkit.SoftmaxRegression(C=0.1).fit(X, y)
+    assert save_model(other, link) == str(link)
+    assert link.is_symlink()  # the link is kept, its target replaced
+    assert load_model(target).get_params()["C"] == 0.1
+    assert sorted(os.listdir(tmp_path / "real")) == ["target.skm"]
+
+
+@pytest.mark.parametrize("target, error", [
+    ("adir", IsADirectoryError),
+    ("adir/", IsADirectoryError),
+    ("nodir/", IsADirectoryError),
+    ("", FileNotFoundError),
+])
+def test_unwritable_targets_are_named_never_the_temporary_file(tmp_path, fitted, monkeypatch,
+                                                               target, error):
+    work = tmp_path / "work"
+    (work / "adir").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    with pytest.raises(error) as info:
+        save_model(fitted, target)
+    assert info.value.filename == target
+    assert ".tmp" not in str(info.value)
+    assert sorted(os.listdir(tmp_path)) == ["work"]
+    assert sorted(os.listdir(work)) == ["adir"] and os.listdir(work / "adir") == []
+
+
+def test_replace_errors_name_the_target(tmp_path, fitted, monkeypatch):
+    def fail(src, dst):
+        raise PermissionError(13, "Permission denied", src, dst)
+
+    monkeypatch.setattr(os, "replace", fail)
+    target = tmp_path / "m.skm"
+    with pytest.raises(PermissionError) as info:
+        save_model(fitted, target)
+    assert info.value.filename == str(target) and ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []

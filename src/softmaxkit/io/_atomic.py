@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 
@@ -14,6 +15,17 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _check_target(path):
+    """Refuse, naming ``path``, a destination that can never become a file."""
+    if not path:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory (empty path)", path)
+    if path.endswith(os.sep) or (os.altsep and path.endswith(os.altsep)):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory (the path ends with a "
+                                f"{path[-1]!r}, a file name cannot)", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
 
 
 def _path_error(exc, path):
@@ -48,9 +60,14 @@ def atomic_path(path):
     Raises
     ------
     OSError
-        When the directory does not exist or is not writable (raised before
-        the block runs); the error's ``filename`` is ``path``, never the
+        When ``path`` is empty or a directory, or its directory does not
+        exist or is not writable (raised before the block runs), or the final
+        rename fails; the error's ``filename`` is ``path``, never the
         temporary file.
+
+    Notes
+    -----
+    A symbolic link is followed: its target is replaced and the link kept.
 
     Examples
     --------
@@ -72,11 +89,11 @@ def atomic_path(path):
     ('done', ['out.txt'])
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    _check_target(path)
+    real = os.path.realpath(path)  # through a symlink: replace its target, keep the link
+    directory, name = os.path.split(real)
     try:
-        fd, tmp = tempfile.mkstemp(
-            dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-        )
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".", suffix=".tmp")
     except OSError as exc:
         # name the user's path, not the hidden temporary file
         raise _path_error(exc, path) from None
@@ -86,7 +103,10 @@ def atomic_path(path):
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, real)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
