@@ -284,6 +284,21 @@ def test_two_classes_equal_binomial_logistic_with_2C():
                                atol=1e-6)
 
 
+def test_two_classes_with_l1_equal_binary_l1_with_C():
+    """The documented two-class rule for l1: the rows w/2, -w/2 have l1 norm
+    ||w||_1, so C stays C (the docstring said 2C for every penalty)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _synthetic(n=300, K=2, seed=8)
+    X = (X - X.mean(0)) / X.std(0)
+    ours = SoftmaxRegression(penalty="l1", C=0.1, tol=1e-10).fit(X, y)
+    for C, close in ((0.1, True), (0.2, False)):
+        ref = LogisticRegression(l1_ratio=1.0, C=C, solver="saga", tol=1e-12,
+                                 max_iter=100_000).fit(X, y)
+        gap = np.abs(ours.predict_proba(X) - ref.predict_proba(X)).max()
+        assert (gap < 1e-6) if close else (gap > 1e-2), (C, gap)
+
+
 @pytest.mark.parametrize("penalty,l1_ratio", [("l1", None), ("elasticnet", 0.5)])
 def test_l1_and_elasticnet_equal_saga(penalty, l1_ratio):
     X, y = _synthetic(n=200, d=8, K=3, seed=9)
