@@ -491,6 +491,30 @@ def test_saving_through_a_symlink_writes_its_target(tmp_path, data, fitted):
     assert sorted(os.listdir(tmp_path / "real")) == ["target.skm"]
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664, 0o444])
+def test_overwriting_keeps_the_mode(tmp_path, fitted, mode):
+    p = save_model(fitted, tmp_path / "m.skm")
+    os.chmod(p, mode)
+    old = os.umask(0o022)
+    try:
+        save_model(fitted, p)
+    finally:
+        os.umask(old)
+    assert os.stat(p).st_mode & 0o777 == mode
+
+
+def test_saving_leaves_the_process_umask_alone(tmp_path, fitted, monkeypatch):
+    # os.umask(0) followed by a restore is not thread-safe: a file created by
+    # another thread in between gets mode 0666
+    def no_umask(mask):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    save_model(fitted, tmp_path / "m.skm")
+    save_model(fitted, tmp_path / "m.skm")
+    assert load_model(tmp_path / "m.skm").classes_.tolist() == ["ant", "bee", "cicada"]
+
+
 @pytest.mark.parametrize("target, error", [
     ("adir", IsADirectoryError),
     ("adir/", IsADirectoryError),

@@ -6,15 +6,29 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
+import stat
 
 __all__ = ["atomic_path"]
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _create_temporary(directory, name, mode):
+    """Create a fresh file ``.name.XXXXXXXX.tmp`` in ``directory``; return its path.
+
+    ``os.open`` with ``mode`` lets the kernel apply the umask (and any default
+    ACL), as for any new file: the process umask is never read or changed,
+    which ``os.umask`` can only do by setting it, unsafe with other threads."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, _OPEN_FLAGS, mode))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
 
 
 def _check_target(path):
@@ -68,6 +82,8 @@ def atomic_path(path):
     Notes
     -----
     A symbolic link is followed: its target is replaced and the link kept.
+    Replacing an existing file keeps its permission bits; a new file gets
+    ``0o666`` less the umask, as ``open`` gives.
 
     Examples
     --------
@@ -93,14 +109,19 @@ def atomic_path(path):
     real = os.path.realpath(path)  # through a symlink: replace its target, keep the link
     directory, name = os.path.split(real)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".", suffix=".tmp")
+        mode = stat.S_IMODE(os.stat(real).st_mode) & 0o777  # an existing file keeps its mode
+    except OSError:
+        mode = None  # a new file: 0o666 less the umask
+    try:
+        # the owner may write the temporary file even when the target is read-only
+        tmp = _create_temporary(directory, name, 0o666 if mode is None else mode | 0o600)
     except OSError as exc:
         # name the user's path, not the hidden temporary file
         raise _path_error(exc, path) from None
-    os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
+        if mode is not None:
+            os.chmod(tmp, mode)  # exactly, whatever the umask removed at creation
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         try:
