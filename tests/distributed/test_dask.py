@@ -959,3 +959,80 @@ def test_messages_show_plain_python_values(client):
                                          r"not 1\.$") as soft:
         SoftmaxRegression().fit(Xd, da.from_array(Y, chunks=100))
     assert "np." not in str(soft.value)
+
+
+# ------------------------------------------------- label kinds across partitions
+def _one_or_other(ya, yd, Xa, Xd, fit=lambda X, y: SoftmaxRegression().fit(X, y)):
+    """The in-memory outcome and the Dask outcome of ``fit``: ``classes_`` or the error."""
+    out = []
+    for X, y in ((Xa, ya), (Xd, yd)):
+        try:
+            out.append(fit(X, y).classes_)
+        except (TypeError, ValueError) as exc:
+            out.append(exc)
+    return out
+
+
+@pytest.mark.parametrize("order", ["ints first", "strings first"])
+def test_labels_mixing_kinds_across_partitions_are_refused(client, order):
+    """Ints in one partition and strings in another: the in-memory ValueError (the
+    per-partition label sets were concatenated into strings: classes ['0' '1' 'a' 'b'])."""
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    halves = [[0, 1] * 25, ["a", "b"] * 25]
+    y = np.array(halves[0] + halves[1] if order == "ints first" else halves[1] + halves[0],
+                 dtype=object)
+    with pytest.raises(ValueError, match="y mixes strings and other labels"):  # the oracle
+        SoftmaxRegression().fit(X, y)
+    Xd, yd = da.from_array(X, chunks=50), da.from_array(y, chunks=50)
+    with pytest.raises(ValueError, match=r"^y mixes strings and other labels \(e\.g\. '[ab]' "
+                                         r"and [01]\) across partitions [01] and [01]; labels "
+                                         r"must be all strings or all numbers\.$"):
+        SoftmaxRegression().fit(Xd, yd)
+    with pytest.raises(ValueError, match="y mixes strings and other labels"):
+        SoftmaxRegression().partial_fit(Xd, yd, classes=[0, 1, "a", "b"])
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["u", "v"]), npartitions=2)
+    with dask.config.set({"dataframe.convert-string": False}):  # Dask's own str(0) otherwise
+        ys = dd.from_pandas(pd.Series(y), npartitions=2)
+    assert ys.dtype == object
+    with pytest.raises(ValueError, match="y mixes strings and other labels"):
+        SoftmaxRegression().fit(frame, ys)
+    assert _our_keys(client) == []
+
+
+@pytest.mark.parametrize("kind", ["object array", "Series"])
+def test_object_string_labels_give_object_classes_as_in_memory(client, kind):
+    """Object-dtype string labels: classes_ (and predictions) of dtype object, as in
+    memory (they were '<U5')."""
+    X, y = _brief_data()
+    names = np.array(["alpha", "beta", "gamma"], dtype=object)[y]
+    Xd = da.from_array(X, chunks=100)
+    yd = (da.from_array(names, chunks=100) if kind == "object array"
+          else dd.from_pandas(pd.Series(names), npartitions=3))
+    ref = SoftmaxRegression().fit(X, names)
+    model = SoftmaxRegression().fit(Xd, yd)
+    assert ref.classes_.dtype == object
+    assert model.classes_.dtype == ref.classes_.dtype
+    assert model.classes_.tolist() == ["alpha", "beta", "gamma"]
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    assert model.predict(Xd).compute().tolist() == ref.predict(X).tolist()
+    # a fixed-width string array stays one, as in memory
+    ustr = names.astype(str)
+    assert SoftmaxRegression().fit(Xd, da.from_array(ustr, chunks=100)).classes_.dtype == \
+        SoftmaxRegression().fit(X, ustr).classes_.dtype
+
+
+@pytest.mark.parametrize("values", [[0, 1, 2], [0.0, 1.0, 2.0], [0, 1, 2.0],
+                                    [b"a", b"b", b"c"]],
+                         ids=["ints", "floats", "ints and floats", "bytes"])
+def test_object_labels_that_are_not_strings_are_the_in_memory_error(client, values):
+    """Object-dtype labels that are not strings: scikit-learn's error, as in memory
+    ('Unknown label type: unknown'; bytes: TypeError); the Dask path turned them
+    into numbers and fitted."""
+    X, y = _brief_data()
+    obj = np.empty(3, dtype=object)
+    obj[:] = values
+    labels = obj[y]
+    mem, dsk = _one_or_other(labels, da.from_array(labels, chunks=100), X,
+                             da.from_array(X, chunks=100))
+    assert isinstance(mem, Exception)
+    assert type(dsk) is type(mem) and str(dsk) == str(mem)

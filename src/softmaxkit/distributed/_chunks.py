@@ -387,10 +387,11 @@ def prepare_part(xb, yb, wb, dtype, index, x_cols=None, y_col=None, w_col=None):
     elif y.ndim != 1:
         raise ValueError(f"y must be 1-D or (n_samples, n_classes); partition {index} has "
                          f"shape {y.shape}.")
-    if y.dtype.kind == "O":
-        if first_missing_label(y) is None:  # a missing label is reported first
-            check_label_kinds(y, f" in partition {index}")
-        y = np.asarray(y.tolist())
+    if y.dtype.kind == "O" and first_missing_label(y) is None:  # missing: reported first
+        # object labels stay object, as in memory: strings give object classes_ (not
+        # '<U5'); other objects (ints, floats, bytes) are refused on the client with
+        # the in-memory error, from part_stats' "object_label"
+        check_label_kinds(y, f" in partition {index}")
     if y.shape[0] != X.shape[0]:
         raise ValueError(
             f"X and y have inconsistent numbers of samples in partition {index}: "
@@ -463,6 +464,14 @@ def part_stats(part, index):
     }
     if _is_soft(y):
         return {**common, **_soft_stats(y, w, n, bad_y)}
+    if bad_y is None and missing_y is None and n and y.dtype.kind == "O" and not isinstance(
+            y[0], str):
+        # object labels, not strings (prepare_part refused a partition that mixes):
+        # the in-memory estimator refuses them (scikit-learn's type_of_target), from
+        # its first label; DaskDataTerm raises that error from this one
+        labels, counts, totals = y[:0], np.zeros(0, dtype=np.intp), np.zeros(0)
+        return {**common, "labels": labels, "counts": counts, "totals": totals,
+                "object_label": y[0]}
     if bad_y is None and missing_y is None and n:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
         totals = (counts.astype(np.float64) if w is None

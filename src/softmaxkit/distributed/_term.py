@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import check_entry_range, plain
+from .._validation import check_entry_range, check_label_kinds, plain
 from . import _chunks
 from ._runtime import _ClientRunner, _LocalRunner, active_client, total_memory
 
@@ -67,6 +67,40 @@ def _class_weight_vector(class_weight, classes, counts):
 
     w = compute_class_weight(class_weight, classes=classes, y=classes)
     return check_class_weights(w, classes)  # as in memory: finite, non-negative
+
+
+def _check_label_kinds(stats):
+    """The in-memory checks of the labels' kinds, on all partitions together (each
+    partition was checked on its own by ``prepare_part``): strings in one
+    partition and other labels in another are refused (concatenated, the others
+    would become strings: ``0`` would be ``'0'``), and so are object labels that
+    are not strings (scikit-learn's error, from the first such label)."""
+    first_str = first_other = None
+    for st in stats:
+        if not st["n"]:
+            continue
+        if "object_label" in st:
+            value = st["object_label"]
+        elif st["labels"].size:
+            value = st["labels"][0]  # the labels of one partition are all of one kind
+        else:  # pragma: no cover - a partition with a bad label is reported before
+            continue
+        if isinstance(value, str):
+            first_str = first_str or (st["index"], value)
+        else:
+            first_other = first_other or (st["index"], value)
+    if first_str is not None and first_other is not None:
+        pair = np.empty(2, dtype=object)
+        pair[:] = [first_str[1], first_other[1]]
+        parts = sorted((first_str[0], first_other[0]))
+        check_label_kinds(pair, f" across partitions {parts[0]} and {parts[1]}")
+    objects = [st["object_label"] for st in stats if st["n"] and "object_label" in st]
+    if objects:
+        probe = np.empty(1, dtype=object)
+        probe[0] = objects[0]
+        check_classification_targets(probe)  # 'Unknown label type: unknown', or bytes
+        raise ValueError(  # pragma: no cover - scikit-learn refuses them all
+            f"Unknown label type: object labels such as {plain(objects[0])!r}.")
 
 
 class DaskDataTerm:
@@ -300,6 +334,7 @@ class DaskDataTerm:
         if soft != {None}:
             return self._soft_class_stats(stats, soft, classes, class_weight)
         self.soft_targets = False
+        _check_label_kinds(stats)
         labels = [st["labels"] for st in stats if st["n"]]
         seen = np.unique(np.concatenate(labels))
         # non-integral numbers (0.5, 1.5) are not classes: scikit-learn's error, as in
