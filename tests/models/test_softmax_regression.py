@@ -1170,3 +1170,32 @@ def test_float32_gradients_end_after_a_fixed_number_of_evaluations(monkeypatch):
     assert calls[:4] == ["coarse"] * 4 and set(calls[4:]) == {"exact"}, calls
     ref = SoftmaxRegression(tol=1e-10).fit(X, y)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("fit_intercept, weighted", [(True, False), (False, True)])
+def test_kronecker_preconditioner_on_few_rows_uses_the_thin_factor(fit_intercept, weighted):
+    """With fewer rows than features the Kronecker factor A (m x m) has rank <= n:
+    its eigenpairs now come from the n x n Gram (eigh of the 2,041 x 2,041 factor
+    took 1.8 s of a 2 s fit at 50 x 2,040).  The preconditioner must be the same
+    operator."""
+    from softmaxkit.models._softmax_regression import _PenalizedObjective
+
+    rng = np.random.default_rng(16)
+    n, d, K = 30, 80, 3
+    X = rng.normal(size=(n, d))
+    y = rng.integers(0, K, n)
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    m = SoftmaxRegression(fit_intercept=fit_intercept)
+    term = m._make_data_term(X, y, w)
+    obj = _PenalizedObjective(term, "l2", 0.5)
+    x = rng.normal(scale=0.1, size=obj.n_params)
+    term.loss_gradient(obj.expand(x))
+    thin = obj._kron_precond(x)
+    assert len(obj._A_eig) == 3                       # the thin path was taken
+    obj._A_eig = None
+    term.kron_A_thin = lambda: None                   # the m x m eigh, as before
+    dense = obj._kron_precond(x)
+    for _ in range(3):
+        r = rng.normal(size=obj.n_params)
+        np.testing.assert_allclose(thin(r), dense(r), rtol=1e-8, atol=1e-10 * np.abs(
+            dense(r)).max())

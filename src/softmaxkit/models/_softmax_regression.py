@@ -387,7 +387,32 @@ class _LinearSoftmaxTerm:
                     col = np.asarray(Xw.sum(axis=0), dtype=np.float64)
                     A = np.block([[A, col[:, None]], [col[None, :], np.array([[S]])]])
                 self._A = A / S
-        return self._A, self._loss._class_hessian(self._state_at(coef), self.X)
+        return self._A, self.kron_B(coef)
+
+    def kron_B(self, coef):
+        """The class factor ``B`` of :meth:`kron_factors` alone."""
+        return self._loss._class_hessian(self._state_at(coef), self.X)
+
+    def kron_A_thin(self):
+        """The eigenpairs of the dense Kronecker factor ``A`` (see
+        :meth:`kron_factors`) with a nonzero eigenvalue, ``(lam, U)`` with ``U`` of
+        shape (m, r), ``r <= n``, computed from the n x n Gram of the rows when X has
+        fewer rows than ``A`` has columns (its rank is at most n); None otherwise.
+        ``eigh`` of the m x m factor took 1.8 s at 50 x 2,040, this 2 ms."""
+        X = self.X
+        m = self.n_features + int(self.fit_intercept)
+        if _is_sparse(X) or self.n_features > _KRON_DENSE_MAX or X.shape[0] >= m:
+            return None
+        Xt = np.asarray(X, dtype=np.float64)
+        if self.fit_intercept:
+            Xt = np.column_stack([Xt, np.ones(X.shape[0])])
+        w = np.ones(X.shape[0]) if self.s is None else self.s.astype(np.float64)
+        Xt = Xt * np.sqrt(w / self.weight_sum)[:, None]   # A = Xt^T Xt
+        lam, V = np.linalg.eigh(Xt @ Xt.T)
+        keep = lam > 1e-12 * max(float(lam.max(initial=0.0)), 1e-300)
+        lam, V = lam[keep], V[:, keep]
+        U = (Xt.T @ V) / np.sqrt(lam)                      # orthonormal columns
+        return lam, U
 
 
 # --------------------------------------------------------------------- penalised objective
@@ -609,19 +634,40 @@ class _PenalizedObjective:
 
     def _kron_precond(self, x):
         """Inverse of ``M = A (x) B / S + l2 I`` (A over features, B over classes)."""
-        A, B = self.term.kron_factors(self.expand(x))
+        if self._A_eig is None and hasattr(self.term, "kron_A_thin"):
+            thin = self.term.kron_A_thin()   # few rows: never the dense m x m factor
+            if thin is not None:
+                self._A_eig = (*thin, True)
+        if self._A_eig is not None and len(self._A_eig) == 3:
+            B = self.term.kron_B(self.expand(x))
+        else:
+            A, B = self.term.kron_factors(self.expand(x))
+            if self._A_eig is None:
+                self._A_eig = (A, None) if A.ndim == 1 else np.linalg.eigh(A)
         if self.reference:
             B = B[1:, 1:]
         B = B / self.S
         mu, UB = np.linalg.eigh(B)
-        if self._A_eig is None:
-            self._A_eig = (A, None) if A.ndim == 1 else np.linalg.eigh(A)
-        lam, UA = self._A_eig
+        lam, UA = self._A_eig[:2]
         D = np.maximum(mu, 0)[:, None] * np.maximum(lam, 0)[None, :] + self._l2
-        D = np.maximum(D, 1e-10 * max(float(D.max()), 1e-300))
+        floor = 1e-10 * max(float(D.max()), self._l2, 1e-300)
+        D = np.maximum(D, floor)
         invDt = np.ascontiguousarray((1.0 / D).T)
         rows, m = UB.shape[0], self.m
         UBt = np.ascontiguousarray(UB.T)
+        if len(self._A_eig) == 3:
+            # A = U diag(lam) U^T with U (m, r), r < m: on U's complement A is 0, and
+            # M is l2 I there
+            inv_rest = 1.0 / max(self._l2, floor)
+
+            def minv_thin(r):
+                T = r.reshape(rows, m).T @ UB          # (U_B^T R)^T, (m, rows)
+                P = UA.T @ T                           # the part in U's span
+                T = UA @ (P * invDt) + (T - UA @ P) * inv_rest
+                T = T @ UBt
+                return np.ascontiguousarray(T.T).ravel()
+
+            return minv_thin
 
         def minv(r):
             # works on the (m, K) transpose: tall-skinny products are BLAS-friendly
