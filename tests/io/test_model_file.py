@@ -544,3 +544,36 @@ def test_replace_errors_name_the_target(tmp_path, fitted, monkeypatch):
         save_model(fitted, target)
     assert info.value.filename == str(target) and ".tmp" not in str(info.value)
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------ the stored temperature
+def _documented_formulas():
+    """The calibrated-probability formulas the docs give, as Python expressions."""
+    import re
+
+    import softmaxkit.io
+
+    found = []
+    for doc in (save_model.__doc__, softmaxkit.io.__doc__):
+        text = " ".join(doc.split())
+        found += re.findall(r"``(softmaxkit\.softmax\([^`]*\))``", text)
+    return found
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_documented_calibration_formula_works_for_any_class_count(tmp_path, data, k):
+    X, y = data
+    model = softmaxkit.SoftmaxRegression().fit(X, y % k)
+    m, meta = load_model(save_model(model, tmp_path / "m.skm", temperature=1.7),
+                         return_metadata=True)
+    T = meta["temperature"]
+    Z = X @ m.coef_.T + m.intercept_  # the logits, (n, K) whatever K
+    expected = np.exp(Z / T - np.max(Z / T, axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    formulas = _documented_formulas()
+    assert len(formulas) == 2, formulas
+    for formula in formulas:
+        got = eval(formula, {"softmaxkit": softmaxkit, "model": m, "X": X, "T": T})
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    # the loaded estimator does not apply it
+    assert not np.allclose(m.predict_proba(X), expected)

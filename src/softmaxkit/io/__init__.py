@@ -20,7 +20,14 @@ two members:
       ``{"$dict": [[key, value], ...]}`` (keeps integer dict keys);
     - ``classes``, ``n_features``, ``feature_names``, ``coef_dtype``: a
       readable copy of the fitted state (the arrays are authoritative);
-    - ``temperature``: the temperature from temperature scaling, or null;
+    - ``temperature``: the temperature ``T`` from temperature scaling (a
+      finite number > 0, only for a SoftmaxRegression), or null.  The
+      command line applies it (``predict``, ``evaluate``); a model from
+      ``load_model`` does not (its ``predict_proba`` is uncalibrated).  For
+      any number of classes the calibrated probabilities are
+      ``softmaxkit.softmax(model.predict_log_proba(X), axis=1,
+      temperature=T)``, i.e. the softmax of the logits over ``T``
+      (``decision_function`` is the 1-D margin for two classes);
     - ``metadata``: free-form JSON supplied by the writer (the CLI stores the
       training data shape, feature dtypes, target column and held-out
       metrics there);

@@ -298,12 +298,20 @@ def save_model(model, path, *, temperature=None, metadata=None):
         temporary file in the same directory and renamed into place, so a
         failure never leaves a partial file.
     temperature : float, optional
-        A temperature fitted by temperature scaling (``TemperatureScaler``)
-        for this model; stored so that calibrated probabilities are
-        ``softmax(decision_function(X) / temperature)``.  Only for a
-        SoftmaxRegression: refused for a OneVsRestLogistic (independent
-        per-label sigmoids, no softmax) and for a TemperatureScaler (it
-        carries its own ``temperature_``).
+        A temperature ``T`` fitted by temperature scaling
+        (``TemperatureScaler``) for this model, stored as the ``temperature``
+        metadata field.  Only for a SoftmaxRegression: refused for a
+        OneVsRestLogistic (independent per-label sigmoids, no softmax) and
+        for a TemperatureScaler (it carries its own ``temperature_``).  The
+        command line applies it (``softmaxkit predict`` and ``evaluate``);
+        the loaded estimator does not: ``load_model(path).predict_proba(X)``
+        gives the uncalibrated probabilities.  The calibrated ones, for any
+        number of classes, are ``softmaxkit.softmax(model.predict_log_proba(X),
+        axis=1, temperature=T)`` (see the example), i.e. ``softmax(Z / T)``
+        of the logits ``Z = X W^T + b``: the log-probabilities differ from
+        ``Z`` by a per-row constant, which softmax ignores.  Do not use
+        ``decision_function`` there: for two classes it is the 1-D margin
+        ``z_1 - z_0``, not the logits.
     metadata : dict, optional
         JSON-serialisable extra information (training summary, feature dtypes,
         ...), stored verbatim under the ``"metadata"`` key.
@@ -352,6 +360,26 @@ def save_model(model, path, *, temperature=None, metadata=None):
     ...     p = save_model(ts, os.path.join(d, "t.skm"))
     ...     load_model(p).temperature_
     1.5
+
+    A classifier saved with its temperature; the calibrated probabilities
+    (here two classes: the sigmoid of the margin over ``T``):
+
+    >>> import numpy as np
+    >>> from softmaxkit import SoftmaxRegression, softmax
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 2))
+    >>> y = (X[:, 0] + rng.normal(size=50) > 0).astype(int)
+    >>> clf = SoftmaxRegression().fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = save_model(clf, os.path.join(d, "m.skm"), temperature=2.0)
+    ...     model, meta = load_model(p, return_metadata=True)
+    >>> T = meta["temperature"]
+    >>> calibrated = softmax(model.predict_log_proba(X), axis=1, temperature=T)
+    >>> margin = model.decision_function(X)          # 1-D for two classes
+    >>> bool(np.allclose(calibrated[:, 1], 1 / (1 + np.exp(-margin / T))))
+    True
+    >>> bool(np.allclose(model.predict_proba(X), calibrated))  # not applied on load
+    False
     """
     name, spec = _estimator_name(model)
     if name == "TemperatureScaler" and hasattr(model, "estimator_"):
@@ -373,7 +401,7 @@ def save_model(model, path, *, temperature=None, metadata=None):
                 "save_model(model, path, temperature=scaler.temperature_)."
             )
         raise ModelFileError(
-            f"temperature means softmax(decision_function(X) / temperature), which does not "
+            f"temperature means softmax(logits / temperature), which does not "
             f"apply to a {name}: its labels are independent per-label sigmoids, not one "
             "softmax. Save it without temperature=."
         )
