@@ -21,17 +21,29 @@ from ._base import (
 __all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
 
 _EPS = np.finfo(np.float64).eps
+# below this relative decrease f's differences are judged too noisy to rate a step
+# (rounding: cancellation in f = sum of large terms); the gradients rate it instead
+_NOISY = float(np.sqrt(_EPS))
+# iterations in that regime without a new smallest gradient before stopping
+_STALL = 10
+_NONFINITE_TR = ("the trust region collapsed at the edge of the domain: the objective or "
+                 "gradient was not finite (NaN or inf) at the trial points beyond")
 
 
 def _identity(r):
     return r
 
 
-def _steihaug_cg(g, hv, minv, delta, eta, max_cg, gtol=0.0):
+def _steihaug_cg(g, hv, minv, delta, eta, max_cg, gtol=0.0, delta_nc=None):
     """Preconditioned Steihaug-Toint CG on the model g.p + p.H.p / 2 inside the
     trust region ||p||_M <= delta (M-norm tracked by recurrences, so only M^-1 is
     needed); stops when the residual's M^-1 norm has fallen by ``eta`` or its
-    largest entry is at most ``gtol``.  Returns (p, Hp, on_boundary, n_cg, ||p||_M)."""
+    largest entry is at most ``gtol``.  Returns (p, Hp, on_boundary, n_cg, ||p||_M).
+
+    With no trust region (``delta`` infinite) a direction of non-positive curvature
+    ends CG at the point reached so far, or, when that is still 0 (the first
+    direction), at the boundary of the finite radius ``delta_nc`` along it: the
+    model decreases without bound there, and ``p = 0`` would be no step at all."""
     p = np.zeros_like(g)
     hp = np.zeros_like(g)
     r = g.copy()
@@ -48,8 +60,10 @@ def _steihaug_cg(g, hv, minv, delta, eta, max_cg, gtol=0.0):
         dhd = float(d @ hd)
         if dhd <= 0.0 or not np.isfinite(dhd):
             if not np.isfinite(delta):
-                # zero curvature with no trust region: keep what CG found so far
-                return p, hp, False, j + 1, np.sqrt(pmp)
+                if pmp > 0.0 or delta_nc is None:
+                    # no trust region: keep what CG found so far
+                    return p, hp, False, j + 1, np.sqrt(pmp)
+                delta = delta_nc  # nothing found yet: a finite radius along d
             tau = (-pmd + np.sqrt(pmd * pmd + dmd * (delta * delta - pmp))) / dmd
             p += tau * d
             hp += tau * hd
@@ -117,7 +131,11 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         Maximum number of outer (Newton) iterations; a ``ConvergenceWarning`` is
         issued when it is reached.
     max_cg : int >= 1 or None, default=None
-        Maximum number of CG iterations per Newton step (default ``min(n, 250)``).
+        Maximum number of CG iterations per Newton step (default ``max(10 n, 250)``:
+        in floating point CG needs more than ``n`` steps on an ill-conditioned
+        Hessian, about ``5 n`` at condition number 1e8, and Newton steps truncated
+        at ``n`` CG steps stall there; a well-conditioned or well-preconditioned
+        system stops CG long before, on ``eta`` or ``cg_gtol``).
     delta0 : float in (0, inf] or None, default=None
         Initial trust-region radius (default: ``sqrt(2 max(|f0|, 1))`` in the ``M``
         norm when a preconditioner is given, else ``||g0||``).
@@ -146,6 +164,14 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     With ratio ``rho = (f(x) - f(x + p)) / (-(g.p + p.H.p / 2))`` the step is
     accepted when ``rho > 1e-4``; the radius shrinks to ``||p||_M / 4`` when
     ``rho < 1/4`` and doubles when ``rho > 3/4`` and the step reached the boundary.
+    When both decreases are below ``sqrt(eps) max(1, |f|)`` the difference of two
+    values of ``f`` is mostly rounding (on a quadratic of condition 1e8 its error
+    is ~1e-10 |f|), so the actual decrease is estimated by the trapezoidal rule
+    ``-(g + g_new).p / 2`` instead (exact for a quadratic, accurate to
+    ``O(||p||^3)`` otherwise); after 10 such iterations in a row without a new
+    smallest ``max |g|`` the gradient is at its rounding noise and the run stops
+    (precision limit).  With ``delta0=inf`` a first direction of negative
+    curvature is followed to the default radius (``p = 0`` would be no step).
     The CG forcing term is ``eta_k = min(0.5, 0.9 (|g_k| / |g_{k-1}|)^2)``
     (Eisenstat-Walker, choice 2, with their safeguard), and never below
     ``0.1 tol max(1, |f|) / max|g_k|`` (no oversolving near the end; see also
@@ -173,7 +199,7 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
                                 allow_none=True)  # inf: no trust region on the first step
     x = _check_x0(x0)
     n = x.size
-    max_cg = min(n, 250) if max_cg is None else max_cg
+    max_cg = max(10 * n, 250) if max_cg is None else max_cg
     fun_grad, f, g = _start(fun_grad, x, owner)
     n_fev, n_hvp = 1, 0
     gnorm = _inf_norm(g)
@@ -182,6 +208,9 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     first = True
     eta = 0.5
     g2_prev = None
+    best_g = gnorm
+    stalled = 0
+    nonfinite = False
     converged = mon.done(f, gnorm)
     message = "converged" if converged else "max_iter reached"
     while not converged and mon.n_iter < max_iter:
@@ -206,14 +235,19 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
             eta = min(0.5, eta_new)
         # no need to solve far more accurately than the stopping rule asks
         eta_eff = max(eta, min(0.5, 0.1 * mon.threshold(f) / max(gnorm, 1e-300)))
+        # the default radius (also the one taken along a first direction of negative
+        # curvature when there is no trust region)
+        delta_default = np.sqrt(2.0 * max(abs(f), 1.0)) if precond is not None else g2
         if delta is None:
-            delta = (np.sqrt(2.0 * max(abs(f), 1.0)) if precond is not None
-                     else g2)
+            delta = delta_default
         # and none once the model's gradient g + H p meets the stopping rule with a
         # margin (near the end it predicts the new gradient well)
         p, hp, boundary, n_cg, pnorm = _steihaug_cg(g, hv, minv, delta, eta_eff, max_cg,
-                                                    cg_gtol * mon.threshold(f))
+                                                    cg_gtol * mon.threshold(f),
+                                                    delta_nc=delta_default)
         n_hvp += counter[0]
+        if boundary and not np.isfinite(delta):
+            delta = pnorm  # negative curvature ended the run without a trust region
         pred = -(float(g @ p) + 0.5 * float(p @ hp))
         if not np.isfinite(pred):
             # g is finite: the products were not (p from precond, hp from hessp)
@@ -228,26 +262,37 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
             mon.step(f, gnorm, f"cg {n_cg}")
             break
         x_new = x + p
+        if np.array_equal(x_new, x):
+            # the step is below the resolution of x: nothing can change any more
+            message = "no further decrease is possible (precision limit)"
+            mon.step(f, gnorm, f"cg {n_cg}")
+            break
         f_new, g_new = fun_grad(x_new)
         n_fev += 1
         f_new = float(f_new)
         g_new = np.asarray(g_new, dtype=np.float64)
         gnorm_new = _inf_norm(g_new)  # NaN when g_new has a NaN
         ared = f - f_new
+        nonfinite = False  # whether this trial point's f or g was not finite
         if not (np.isfinite(f_new) and np.isfinite(gnorm_new)):
             rho = -np.inf  # reject a point where f or g is not finite
-        elif (abs(ared) <= 1e3 * _EPS * max(abs(f), 1.0)
-              and pred <= 1e3 * _EPS * max(abs(f), 1.0)):
-            # the decrease is below the rounding level of f: judge by the gradient
-            rho = 1.0 if gnorm_new < gnorm else 0.0
+            nonfinite = True
+        elif (abs(ared) <= _NOISY * max(abs(f), 1.0)
+              and pred <= _NOISY * max(abs(f), 1.0)):
+            # the decrease is below the rounding level of f: estimate it by the
+            # trapezoidal rule on the gradients (exact for a quadratic)
+            rho = -0.5 * float((g + g_new) @ p) / pred
+            stalled = stalled + 1 if gnorm_new >= best_g else 0
         else:
             rho = ared / pred
+            stalled = 0
         if rho < 0.25:
             delta = 0.25 * min(pnorm, delta)
         elif rho > 0.75 and boundary:
             delta = 2.0 * delta
         accepted = rho > 1e-4
         if accepted:
+            best_g = min(best_g, gnorm_new)
             x = x_new
             f = f_new
             g = g_new
@@ -259,8 +304,14 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         if converged:
             message = "converged"
             break
+        if stalled >= _STALL:
+            # the gradient is at its rounding noise: steps go on being accepted or
+            # rejected at random
+            message = "no further decrease is possible (precision limit)"
+            break
         if delta <= 1e2 * _EPS * max(1.0, float(np.linalg.norm(x))):
-            message = "the trust region collapsed (precision limit)"
+            message = ("the trust region collapsed (precision limit)" if not nonfinite
+                       else _NONFINITE_TR)
             break
     else:
         if converged:
