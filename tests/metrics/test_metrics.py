@@ -297,22 +297,98 @@ def test_float16_rows_that_do_not_sum_to_one_are_refused(func):
 
 
 @pytest.mark.parametrize("func", ALL_METRICS)
-def test_float32_and_float64_tolerance_unchanged(func):
-    K = 4
+def test_float32_and_float64_tolerance(func):
+    """Rows must sum to 1 within the losses' soft-target tolerance (1e-6 for float64,
+    1e-4 for float32) plus K unit roundoffs (the worst-case error of a sum of K
+    terms): 2.0e-3 for float32 at K = 32,000, where the old 100 K eps was 0.38."""
+    from softmaxkit._validation import soft_target_tol
+
     for dt in [np.float32, np.float64]:
-        eps = float(np.finfo(dt).eps)
-        tol = max(1e-6, 100 * K * eps)
-        good = np.full((1, K), 0.25)
-        good[0, 0] += 0.5 * tol
-        func([0], good.astype(dt))
-        bad = np.full((1, K), 0.25)
-        bad[0, 0] += 2 * tol
-        with pytest.raises(ValueError, match="row 0 sums to"):
-            func([0], bad.astype(dt))
+        for K in (4, 32_000):
+            tol = soft_target_tol(dt) + K * float(np.finfo(dt).eps) / 2
+            for off, ok in [(0.5, True), (2.0, False)]:
+                r = np.full((1, K), 1 / K)
+                r[0, 0] += off * tol
+                r = r.astype(dt)
+                gap = abs(1 - float(r.astype(np.float64).sum()))
+                assert (gap <= tol) == ok
+                if ok:
+                    func([0], r)
+                else:
+                    with pytest.raises(ValueError, match="row 0 sums to"):
+                        func([0], r)
     # float64 values of a float16 softmax are held to float64's tolerance
     p = softmaxkit.softmax(np.array([[2.0, 0.5, -1.0]], np.float16)).astype(np.float64)
     with pytest.raises(ValueError, match="row 0 sums to 1.00006103515625"):
         func([0], p)
+
+
+@pytest.mark.parametrize("func", ALL_METRICS)
+def test_rows_off_by_more_than_rounding_are_refused_at_large_k(func):
+    """The reviewer's rows: float32 rows summing to 0.7 over 32,000 classes were
+    accepted (log_loss 10.73, ECE 0.99998); float64 ones summing to 0.9999 were,
+    and are, refused."""
+    for K in (32_000, 100_000):
+        for dt, total in [(np.float32, 0.7), (np.float32, 0.99), (np.float64, 0.9999),
+                          (np.float64, 1.0001), (np.float16, 0.95)]:
+            with pytest.raises(ValueError, match="row 0 sums to"):
+                func([0], np.full((1, K), total / K, dtype=dt))
+
+
+@pytest.mark.parametrize("K", [2, 1000, 32_000, 100_000])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_real_softmax_rows_accepted_at_any_k(dtype, K):
+    """softmaxkit's and SciPy's softmax in each dtype, and float64 probabilities
+    rounded to it, pass every metric at every K (SciPy's float32 softmax along axis
+    0, where NumPy sums sequentially, strays 1.7e-4 at K = 1e5)."""
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(K)
+    n = 6
+    y = rng.integers(0, K, n)
+    for scale in (0.01, 3.0, 30.0):
+        z = rng.normal(scale=scale, size=(n, K))
+        rows = [softmaxkit.softmax(z.astype(dtype)), special.softmax(z, axis=1).astype(dtype),
+                softmaxkit.softmax(z.T.astype(dtype), axis=0).T]
+        if dtype != np.float16:  # SciPy sums float16 in float16 along axis 0 (2.5% off
+            # at K = 1000) and overflows it beyond 65504 (see the next test)
+            rows.append(special.softmax(np.ascontiguousarray(z.T.astype(dtype)), axis=0).T)
+        if dtype != np.float16 or K <= 32_000:
+            rows.append(special.softmax(z.astype(dtype), axis=1))
+        for p in rows:
+            assert p.dtype == dtype
+            for func in ALL_METRICS:
+                func(y, p)
+
+
+def test_scipy_float16_softmax_that_overflowed_is_refused():
+    """SciPy's float16 softmax over 1e5 classes of similar logits overflows its sum:
+    rows of zeros, refused."""
+    special = pytest.importorskip("scipy.special")
+    with np.errstate(over="ignore"):
+        p = special.softmax(np.zeros((1, 100_000), np.float16), axis=1)
+    assert not p.any()
+    with pytest.raises(ValueError, match="row 0 sums to 0.0"):
+        log_loss([0], p)
+
+
+@pytest.mark.parametrize("K", [100_000, 1_000_000])
+def test_float16_rows_of_subnormal_probabilities_accepted(K):
+    """One large probability and K - 1 tiny ones rounded to float16's subnormals
+    (spaced 6e-8): each moves by up to 2**-25, so the row sums to 1 only within
+    about 3e-2 at K = 1e6 (was refused: the float16 tolerance was 10 eps whatever K)."""
+    worst = None
+    for level in np.linspace(0.5, 2.5, 21) * 2.0**-24:
+        if level * (K - 1) >= 0.9:
+            continue
+        r = np.full((1, K), level, dtype=np.float32)
+        r[0, 0] = 1 - level * (K - 1)
+        r = r.astype(np.float16)
+        gap = abs(1 - float(r.sum(dtype=np.float64)))
+        if worst is None or gap > worst[0]:
+            worst = (gap, r)
+    assert worst[0] > 2e-3 * K / 100_000  # the rows do stray from 1 with K
+    for func in ALL_METRICS:
+        func([0], worst[1])
 
 
 # ------------------------------------------------------- labels beyond intp's range

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import as_float_array, param_error, plain
+from .._validation import as_float_array, param_error, plain, soft_target_tol
 
 __all__ = ["check_labels", "check_proba", "check_labels_proba", "check_n_bins"]
 
@@ -55,10 +55,12 @@ def check_labels(y, n_classes, owner, *, name="y", n_samples=None):
 def check_proba(proba, owner, *, name="proba"):
     """Return ``proba`` as a float (n, K) array of probability rows.
 
-    Entries must be finite and in [0, 1], rows must sum to 1 within a
-    tolerance that scales with the number of classes and the resolution of
-    the input's own dtype (float16 input is checked against float16's eps,
-    not that of the float32 it is computed in).
+    Entries must be finite and in [0, 1], rows must sum to 1 within the
+    tolerance of the input's own dtype (float16 input is checked against
+    float16's, not that of the float32 it is computed in): 1e-6 for float64,
+    1e-4 for float32, ``10 eps`` for float16, as for soft targets in the losses,
+    plus what summing K probabilities and rounding them to subnormals can add
+    (see ``_row_sum_tol``).
     """
     p, in_dtype = as_float_array(proba, name)
     if p.ndim != 2:
@@ -83,20 +85,38 @@ def check_proba(proba, owner, *, name="proba"):
 
 
 def _row_sum_tol(dtype, n_classes):
-    """``|sum(row) - 1|`` allowed for ``n_classes`` probabilities stored in ``dtype``.
+    """``|sum(row) - 1|`` allowed for ``n_classes`` (K) probabilities stored in ``dtype``.
 
-    ``100 K eps`` of the input's own dtype (float32: ``1.2e-5 K``), at least
-    ``1e-6``.  For float16 ``10 eps`` (``9.8e-3``) whatever ``K``, the rule
-    ``SoftmaxRegression`` applies to float16 soft targets: rounding each
-    probability to float16 moves the sum by a relative error per entry, so the
-    row-sum error stays near ``0.3 eps`` for any ``K`` (measured up to K = 4000;
-    a softmax done in float16 arithmetic within ``0.75 eps``), while ``K eps``
-    would pass rows 50% off at K = 500.
+    ``soft_target_tol(dtype) + K * (u + tiny / 2)``: the losses' and estimators'
+    rule for soft targets (1e-6 for float64, 1e-4 for float32, ``10 eps = 9.8e-3``
+    for float16), plus the worst-case error of summing K terms, ``K u`` with ``u``
+    the unit roundoff (``eps / 2``) of the float the sum runs in (float32 for
+    float16 probabilities: a sum accumulated in float16 drifts by percents, 2.5%
+    for SciPy's float16 softmax along axis 0 over 1000 classes, and is refused),
+    plus ``tiny / 2`` per entry, ``tiny`` the dtype's smallest subnormal (float16's
+    subnormals below 6.1e-5 are spaced 6e-8 apart).  That is 1e-4 + 6e-8 K for
+    float32 (2.0e-3 at K = 32,000, where the old ``100 K eps`` was 0.38 and passed
+    rows summing to 0.7), 9.8e-3 + 8.9e-8 K for float16, 1e-6 for float64.
+
+    Measured on rows of normal logits (scale 0.01 to 30, K = 2 to 100,000), all
+    within it: ``softmaxkit.softmax`` sums to 1 within 4e-16 (float64), 4.4e-8
+    (float32), 3.3e-4 (float16) whatever K (its sums run pairwise or in a wider
+    float); ``scipy.special.softmax`` along axis 1 within 7e-16, 2.6e-7, 6.9e-4,
+    but along axis 0, where NumPy sums sequentially, float32 rows stray 1.7e-4
+    at K = 1e5 (a plain float32 loop: 0.01-0.02 K eps, 2e-3 at K = 1e6), hence
+    the ``K u`` term; float64 probabilities rounded to float32 within 4.6e-8,
+    rounded to float16 within 3.2e-3 at K = 1e5 and 3e-2 at K = 1e6 (many tiny
+    probabilities, each rounded to a subnormal by up to ``2**-25``), hence the
+    ``K tiny / 2`` term.
+
+    Refused: rows off by more than that, such as 0.7 or 0.99 in float32 and
+    0.9999 in float64 at any K, and the zeros of SciPy's float16 softmax whose
+    sum overflowed (1e5 classes of similar logits).
     """
-    eps = float(np.finfo(dtype).eps)
-    if dtype == np.float16:
-        return 10 * eps
-    return max(1e-6, 100 * n_classes * eps)
+    acc = np.float32 if np.dtype(dtype).itemsize < 4 else dtype
+    unit = float(np.finfo(acc).eps) / 2
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    return soft_target_tol(dtype) + n_classes * (unit + tiny / 2)
 
 
 def check_labels_proba(y, proba, owner):
