@@ -374,6 +374,11 @@ def test_blocked_path_equals_whole_logits(monkeypatch, sparse, soft, fit_interce
                                atol=1e-11)
     np.testing.assert_allclose(lin._class_hessian(st1, X), lin._class_hessian(st0, X),
                                rtol=1e-12, atol=1e-12)
+    # the explicit Hessian in row chunks of 7 (blocked state: chunks within blocks)
+    H0 = lin._hessian(st0, X)
+    monkeypatch.setattr(_linear, "_HESSIAN_CHUNK", 7 * K * (X.shape[1] + 1))
+    for state in (st0, st1):
+        np.testing.assert_allclose(lin._hessian(state, X), H0, rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
