@@ -577,3 +577,14 @@ def test_documented_calibration_formula_works_for_any_class_count(tmp_path, data
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
     # the loaded estimator does not apply it
     assert not np.allclose(m.predict_proba(X), expected)
+
+
+@pytest.mark.parametrize("temperature", ["x", "2.0", [2.0], True, 0, -1.0, float("nan"),
+                                         float("inf")])
+def test_invalid_temperature_is_refused_on_save(tmp_path, fitted, temperature):
+    # 'x' raised a bare ValueError from float(); '2.0' and True were stored as 2.0 and 1.0
+    with pytest.raises(ModelFileError, match="temperature must be a finite float > 0"):
+        save_model(fitted, tmp_path / "m.skm", temperature=temperature)
+    assert os.listdir(tmp_path) == []
+    assert load_model(save_model(fitted, tmp_path / "m.skm", temperature=np.float32(2.5)),
+                      return_metadata=True)[1]["temperature"] == 2.5

@@ -406,10 +406,10 @@ def save_model(model, path, *, temperature=None, metadata=None):
             "softmax. Save it without temperature=."
         )
     if temperature is not None:
-        t = float(temperature)
-        if not (math.isfinite(t) and t > 0):
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
+                math.isfinite(float(temperature)) and float(temperature) > 0):
             raise ModelFileError(f"temperature must be a finite float > 0; got {temperature!r}.")
-        temperature = t
+        temperature = float(temperature)
 
     arrays, manifest = {}, {}
     for attr in spec["required"] + spec["optional"]:
