@@ -88,6 +88,9 @@ _COARSE_MAX_EVALS = 30  # and for at most this many evaluations (a safeguard)
 # problems with n_samples * n_params below this are solved 1000x below tol (an
 # iteration costs microseconds there) ...
 _TINY_WORK = 200_000
+# float32 data of at most this many entries (nonzeros) is refined in float64 at the end
+# of a fit (SoftmaxRegression._float64_polish): a 16 MiB copy at most
+_POLISH_MAX = 1 << 21
 # ... and below this with single-threaded BLAS (threads only add overhead)
 _SMALL_WORK = 20_000_000
 
@@ -820,7 +823,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     large problems (``n_samples * n_params > 2e7``) also its first
     gradients, until the gradient is within 100x of the stopping rule (or of an
     estimate of its float32 error); whether ``tol`` is met is always judged on a
-    float64 gradient.  The float32 copy costs half X's memory.
+    float64 gradient.  The float32 copy costs half X's memory.  float32 data is
+    fitted in float32 (coefficients float32); when it is small (at most 2**21
+    entries or nonzeros) the solution is then refined in float64 on a float64 copy
+    of X, so that it is within 1e-4 of the float64 fit also at weak penalties,
+    where float32 gradients are too coarse (C=100 on the standardised
+    breast-cancer data: 9e-4 apart without it).
 
     Examples
     --------
@@ -1163,10 +1171,43 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             else:
                 res = self._solve(term, obj, x0, tol)
+        history = np.asarray(res.history, dtype=np.float64) * obj.scale
+        n_iter = int(res.n_iter)
+        polish = self._float64_polish(term, obj, res)
+        if polish is not None:
+            res, scale = polish
+            n_iter += int(res.n_iter)
+            history = np.concatenate([history, np.asarray(res.history[1:]) * scale])
         self._set_coef(obj.expand(res.x), term, obj)
-        self.n_iter_ = int(res.n_iter)
-        self.loss_curve_ = np.asarray(res.history, dtype=np.float64) * obj.scale
+        self.n_iter_ = n_iter
+        self.loss_curve_ = history
         return self
+
+    def _float64_polish(self, term, obj, res):
+        """For small float32 data: the float32 solution refined in float64 (a float64
+        copy of X, at most ``_POLISH_MAX`` entries), so that the float32 fit is
+        within 1e-4 of the float64 one also where the float32 gradient's rounding
+        (its floor is 50 float32 eps) is too coarse: at C=100 on the standardised
+        breast-cancer data the probabilities were 9e-4 apart, lbfgs on digits 3e-3.
+        Returns ``(result, objective scale)`` or None."""
+        X = getattr(term, "X", None)
+        if X is None or np.dtype(term.dtype) != np.float32:  # (the Dask term has no X)
+            return None
+        if (X.nnz if _is_sparse(X) else X.size) > _POLISH_MAX:
+            return None
+        X64 = X.astype(np.float64)
+        Y = term.Y.astype(np.float64) if term.Y.dtype.kind == "f" else term.Y
+        s = None if term.s is None else term.s.astype(np.float64)
+        term64 = _LinearSoftmaxTerm(X64, Y, s, term.n_classes, term.fit_intercept,
+                                    term.abs_max)
+        obj64 = _PenalizedObjective(term64, self.penalty, float(self.C), self.l1_ratio)
+        tol = float(self.tol)
+        if X.shape[0] * obj64.n_params <= _TINY_WORK:
+            tol *= 1e-3
+        tol = max(tol, 50 * float(np.finfo(np.float64).eps))
+        with _blas_threads(self._pass_setup(term64, obj64)):
+            out = self._solve(term64, obj64, np.asarray(res.x, dtype=np.float64), tol)
+        return out, obj64.scale
 
     def _set_coef(self, coef, term, obj):
         K, d = term.n_classes, term.n_features
@@ -1188,7 +1229,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (float32 data is trained in float32).
+            Training data (float32 data is trained in float32; see Notes).
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             Class labels, or class probabilities (soft targets; rows sum to 1).
         sample_weight : array-like of shape (n_samples,), default=None
