@@ -1199,3 +1199,25 @@ def test_metric_format_has_no_negative_zero(value, text):
     from softmaxkit.cli._commands import _fmt
 
     assert _fmt(value) == text
+
+
+@pytest.mark.parametrize("metadata", [
+    [1, 2],
+    "text",
+    {"training": "x", "features": 5, "feature_dtypes": "y"},
+    {"training": {"held_out": {"accuracy": "x"}, "train_accuracy": [1]}},
+    {"features": ["a", "b"], "feature_dtypes": ["int64"]},
+])
+def test_inspect_and_predict_with_free_form_library_metadata(tmp_path, capsys, iris_df, metadata):
+    """save_model(..., metadata=...) takes any JSON; inspect assumed the CLI's own
+    layout and died with an AttributeError traceback on anything else."""
+    X = iris_df.drop(columns="species").to_numpy()
+    model = softmaxkit.SoftmaxRegression().fit(X, iris_df["species"])
+    p = softmaxkit.io.save_model(model, tmp_path / "m.skm", metadata=metadata)
+    rc, out, err = run(capsys, "inspect", p)
+    assert rc == 0, err
+    assert "Traceback" not in err and "features      4 (unnamed)" in out
+    data = _write_lines(tmp_path / "d.csv", [iris_df.columns[:4], *X[:3]])
+    rc, out, err = run(capsys, "predict", p, data)
+    assert rc == 0, err
+    assert out.splitlines()[1:] == ["setosa"] * 3

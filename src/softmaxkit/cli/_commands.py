@@ -259,7 +259,10 @@ def _warnings_to_stderr(rewrite=None):
 
 
 def _fmt(v, nd=4):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        return "n/a"  # None, or a free-form metadata value of another type
+    v = float(v)
+    if np.isnan(v):
         return "n/a"
     if isinstance(v, float) and np.isinf(v):
         return "inf" if v > 0 else "-inf"
@@ -311,7 +314,10 @@ def _load_classifier(path):
 def _feature_names(model, meta):
     names = meta.get("feature_names")
     if names is None:
-        names = (meta.get("metadata") or {}).get("features")
+        names = _dict_field(meta, "metadata").get("features")
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                and len(names) == getattr(model, "n_features_in_", -1)):
+            return None
     return None if names is None else [str(n) for n in names]
 
 
@@ -783,12 +789,22 @@ _LOSS_YLABEL = "objective: C·Σ cross-entropy + penalty (nats)"
 
 
 # ----------------------------------------------------------------- inspect
+def _dict_field(d, key):
+    """``d[key]`` when it is a dict, else ``{}``: the user metadata of a model file
+    is free-form JSON (save_model(..., metadata=...)), so the fields the CLI writes
+    may be missing or of another type in a file written by the library."""
+    v = d.get(key) if isinstance(d, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
 def cmd_inspect(args):
     model, meta = _load_classifier(args.model)
-    user = meta.get("metadata") or {}
-    tr = user.get("training") or {}
+    user = _dict_field(meta, "metadata")
+    tr = _dict_field(user, "training")
     names = _feature_names(model, meta)
     dtypes = user.get("feature_dtypes")
+    if not (isinstance(dtypes, list) and names is not None and len(dtypes) == len(names)):
+        dtypes = None
     classes = [str(c) for c in np.asarray(model.classes_).tolist()]
     _out(f"model file    {os.fspath(args.model)} (format {meta['format']} "
          f"v{meta['format_version']}, softmaxkit {meta.get('softmaxkit_version')}, "
@@ -807,13 +823,14 @@ def cmd_inspect(args):
              f"{tr.get('n_train')} used to train, {tr.get('n_iter')} iterations, "
              f"{tr.get('fit_seconds')} s")
         _out(f"train acc     {_fmt(tr.get('train_accuracy'))}")
-        ho = tr.get("held_out")
+        ho = _dict_field(tr, "held_out")
         if ho:
-            line = (f"held-out      {tr.get('n_held_out')} rows: accuracy {_fmt(ho['accuracy'])}, "
-                    f"log-loss {_fmt(ho['log_loss'])}, ECE {_fmt(ho['ece'])}")
+            line = (f"held-out      {tr.get('n_held_out')} rows: accuracy "
+                    f"{_fmt(ho.get('accuracy'))}, log-loss {_fmt(ho.get('log_loss'))}, ECE "
+                    f"{_fmt(ho.get('ece'))}")
             if "ece_calibrated" in ho:
-                line += (f" (calibrated: log-loss {_fmt(ho['log_loss_calibrated'])}, "
-                         f"ECE {_fmt(ho['ece_calibrated'])})")
+                line += (f" (calibrated: log-loss {_fmt(ho.get('log_loss_calibrated'))}, "
+                         f"ECE {_fmt(ho.get('ece_calibrated'))})")
             _out(line)
     T = meta.get("temperature")
     _out(f"temperature   {'none (not calibrated)' if T is None else f'{T:.4f}'}")
