@@ -1221,3 +1221,20 @@ def test_inspect_and_predict_with_free_form_library_metadata(tmp_path, capsys, i
     rc, out, err = run(capsys, "predict", p, data)
     assert rc == 0, err
     assert out.splitlines()[1:] == ["setosa"] * 3
+
+
+def test_an_unexpected_exception_is_one_line_unless_debugging(tmp_path, capsys, monkeypatch):
+    """A bug (an exception of no expected type) gave a full traceback; it is one
+    'error: internal error ...' line, and SOFTMAXKIT_DEBUG=1 still raises it."""
+    from softmaxkit.cli import _commands
+
+    def broken(args):
+        raise KeyError("boom")
+
+    monkeypatch.setitem(_commands.COMMANDS, "inspect", broken)
+    assert_error(capsys, ["inspect", tmp_path / "m.skm"],
+                 r"^error: internal error \(KeyError: 'boom'\); please report it, with the "
+                 r"traceback that SOFTMAXKIT_DEBUG=1 shows\.$", code=1)
+    monkeypatch.setenv("SOFTMAXKIT_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["inspect", str(tmp_path / "m.skm")])

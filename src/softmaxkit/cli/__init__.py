@@ -77,3 +77,8 @@ def main(argv=None):
         sys.stdout.flush()
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug: still one line, with how to see the traceback
+        sys.stdout.flush()
+        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); please report "
+              "it, with the traceback that SOFTMAXKIT_DEBUG=1 shows.", file=sys.stderr)
+        return 1
