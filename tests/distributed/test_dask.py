@@ -1036,3 +1036,22 @@ def test_object_labels_that_are_not_strings_are_the_in_memory_error(client, valu
                              da.from_array(X, chunks=100))
     assert isinstance(mem, Exception)
     assert type(dsk) is type(mem) and str(dsk) == str(mem)
+
+
+# ------------------------------------------------------ soft-target class weights
+@pytest.mark.parametrize("cw", [{0: -0.01}, {0: -0.5}, {0: -2.0}, {0: np.nan}, {2: np.inf}],
+                         ids=["-0.01", "-0.5", "-2", "nan", "inf"])
+def test_bad_class_weight_with_soft_targets_is_the_in_memory_error(client, cw):
+    """A negative, NaN or infinite class weight with soft targets: the in-memory
+    ValueError (-0.01 was fitted silently; -0.5 stopped on a non-finite Hessian,
+    -2 and NaN on 'sample weights ... sum to 0')."""
+    X, _ = _brief_data()
+    P = np.random.default_rng(1).dirichlet(np.ones(3), 300)
+    mem, dsk = _one_or_other(P, da.from_array(P, chunks=(70, 3)), X,
+                             da.from_array(X, chunks=70),
+                             fit=lambda X, y: SoftmaxRegression(class_weight=cw).fit(X, y))
+    assert isinstance(mem, ValueError)
+    assert str(mem).startswith("class_weight must be finite and non-negative")
+    assert type(dsk) is type(mem) and str(dsk) == str(mem)
+    assert _our_keys(client) == []
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import check_entry_range, check_label_kinds, plain
+from .._validation import check_class_weights, check_entry_range, check_label_kinds, plain
 from . import _chunks
 from ._runtime import _ClientRunner, _LocalRunner, active_client, total_memory
 
@@ -62,8 +62,6 @@ def _class_weight_vector(class_weight, classes, counts):
         safe = np.maximum(counts, 1).astype(np.float64)
         return np.where(counts > 0, n / (len(classes) * safe), 0.0)
     from sklearn.utils.class_weight import compute_class_weight
-
-    from .._validation import check_class_weights
 
     w = compute_class_weight(class_weight, classes=classes, y=classes)
     return check_class_weights(w, classes)  # as in memory: finite, non-negative
@@ -406,6 +404,8 @@ class DaskDataTerm:
             cw = n / (K * np.maximum(counts, 1e-300))
         elif class_weight is not None:
             cw = np.array([float(class_weight.get(c, 1.0)) for c in self.classes])
+        if cw is not None:  # as in memory: finite and non-negative, else a ValueError
+            cw = check_class_weights(cw, self.classes)
         self._class_weight_vec = cw
         self._set_class_totals(second.sum(axis=0) if cw is None else cw @ second)
 
