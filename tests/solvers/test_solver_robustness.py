@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from softmaxkit.solvers import trust_region_newton_cg
+from softmaxkit.solvers import newton_cholesky, proximal_newton, trust_region_newton_cg
 
 
 def _rotated_quadratic(n, cond, seed=0):
@@ -95,3 +95,81 @@ def test_tr_names_a_domain_edge_instead_of_the_precision_limit():
     assert not res.converged and "not finite" in res.message
     assert "precision limit" not in res.message
     np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-6)
+
+
+# ------------------------------------- line-search Newton at the precision limit (5, 6)
+A2 = np.array([[3.0, 1.0], [1.0, 2.0]])
+B2 = np.array([1.0, -1.0])
+
+
+def _quad2(x):
+    return 0.5 * x @ A2 @ x - B2 @ x, A2 @ x - B2
+
+
+@pytest.mark.parametrize("solver", ["chol", "prox"])
+def test_newton_stops_at_the_precision_limit_with_tol_zero(solver):
+    # steps the rounding of f could not judge were accepted whenever f rose by less
+    # than 1e3 eps |f|, so tol=0 ran all 1000 iterations (trust region: 4)
+    if solver == "chol":
+        res = _quiet(newton_cholesky, _quad2, lambda x: A2, np.zeros(2), tol=0.0)
+    else:
+        res = _quiet(proximal_newton, _quad2, np.zeros(2), 0.0, hess=lambda x: A2, tol=0.0)
+    assert "precision limit" in res.message and res.n_iter <= 20
+    np.testing.assert_allclose(res.x, np.linalg.solve(A2, B2), rtol=1e-14)
+
+
+def test_newton_stops_at_the_noise_floor_of_an_ill_conditioned_quadratic():
+    # condition 1e8: A x - b has rounding ~1e-9, above tol=1e-12 (it took 1000
+    # iterations and 24,956 evaluations, then "max_iter reached")
+    A, b, xs = _rotated_quadratic(2, 1e8)
+    res = _quiet(newton_cholesky, lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b),
+                 lambda x: A, np.zeros(2), tol=1e-12)
+    assert not res.converged and "precision limit" in res.message
+    assert res.n_iter <= 30 and res.n_fev <= 300
+    np.testing.assert_allclose(res.x, xs, rtol=1e-7)
+
+
+def test_newton_cholesky_with_a_zero_hessian_takes_gradient_steps():
+    # f linear: the ridge started at 1e-312, d was 1e308, the slope -inf and the run
+    # stopped at x0 with "line search failed (precision limit)"
+    res = _quiet(newton_cholesky, lambda z: (-z.sum(), -np.ones_like(z)),
+                 lambda z: np.zeros((2, 2)), np.array([0.5, 0.2]), max_iter=5)
+    assert res.message == "max_iter reached" and res.n_iter == 5
+    assert res.fun < -0.7 - 5
+
+
+@pytest.mark.parametrize("solver", ["chol", "prox"])
+def test_newton_names_a_domain_edge_instead_of_the_precision_limit(solver):
+    def fg(z):
+        if z[0] > 1:
+            return np.nan, np.full_like(z, np.nan)
+        return float(((z - 3) ** 2).sum()), 2 * (z - 3)
+
+    hess = lambda z: 2 * np.eye(2)  # noqa: E731
+    if solver == "chol":
+        res = _quiet(newton_cholesky, fg, hess, np.zeros(2), max_iter=100)
+    else:
+        res = _quiet(proximal_newton, fg, np.zeros(2), 0.0, hess=hess, max_iter=100)
+    assert not res.converged and "not finite" in res.message
+    assert "precision limit" not in res.message
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-6)
+
+
+def test_backtracking_below_rounding_rates_steps_by_the_gradients():
+    from softmaxkit.solvers._base import _backtrack
+
+    # f = 1 + x^2 / 2 at x = 1e-9 along the Newton step: f cannot show the decrease
+    # (5e-19); the gradients do, and the step is taken at once
+    x0 = np.array([1e-9])
+    fg = lambda x: (1.0 + 0.5 * float(x[0] ** 2), x.copy())  # noqa: E731
+    t, x, f, g, n = _backtrack(fg, x0, -x0, fg(x0)[0], -1e-18, g=x0.copy())
+    assert t == 1.0 and x[0] == 0.0 and n == 1
+    # a step that overshoots to -3e-9 leaves f flat to rounding but its gradient shows
+    # the increase: refused (it was accepted), then halved down to the minimum
+    t, x, f, g, n = _backtrack(fg, x0, -4 * x0, fg(x0)[0], -4e-18, g=x0.copy())
+    assert t == 0.25 and x[0] == 0.0
+    # gradients that never show a decrease: the search gives up after 10 trials, not 60
+    calls = []
+    t, x, f, g, n = _backtrack(lambda x: (calls.append(1), 1.0, -x0)[1:], x0, -x0, 1.0,
+                               -1e-18, g=x0.copy())
+    assert t is None and g is None and n == len(calls) == 10

@@ -287,44 +287,93 @@ def _check_product(r, n, owner, name):
 _EPS = np.finfo(np.float64).eps
 
 
-def _backtrack(fun_grad, x, d, f, slope, h=None):
+def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
     """Armijo backtracking from ``x`` along ``d``, halving the step.
 
     ``f`` is the current objective (including ``h(x)`` when ``h`` is given),
     ``slope`` the predicted decrease per unit step (< 0), and ``h`` an optional
-    non-smooth term added to ``fun_grad``'s value.  Near the precision limit
-    (``-slope`` within rounding of ``f``) a step that does not increase ``f``
-    beyond rounding is accepted.  A trial point where the objective or the gradient
-    is not finite (NaN or inf) is never accepted: the step is halved.
+    non-smooth term added to ``fun_grad``'s value (``l1`` its weights when it is
+    ``sum(l1 |x|)``).  A trial point where the objective or the gradient is not
+    finite (NaN or inf) is never accepted: the step is halved.
+
+    When the decrease asked (``-slope``) is below the rounding of ``f``, ``f``
+    cannot show it, and with ``g`` (the gradient of ``fun_grad``'s part at ``x``)
+    a step that leaves ``f`` within rounding is rated by the trapezoidal rule on
+    the gradients, ``-(g + g_new).(t d) / 2`` (exact for a quadratic), which must
+    show the Armijo decrease ``-1e-4 t slope``; without ``g`` such a step is never
+    accepted on ``f`` alone (it accepted increases of up to 1e3 eps |f| and never
+    failed, so Newton ran to max_iter at the precision limit).
 
     Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
-    halvings found no acceptable step, or once the decrease asked of a step falls
-    below the rounding of ``f`` and two steps in a row left ``f`` unchanged to
-    rounding (``f_new == f`` would otherwise pass the test: a float32 fit whose gradient
-    noise exceeds the tolerance took 1000 steps of 1e-12 that way).
+    halvings found no acceptable step, once the step no longer changes ``x``, after
+    10 trials rated by the gradients, or (without ``g``) once two trial steps in a
+    row left ``f`` unchanged to rounding while the decrease asked was below it
+    (``f_new == f`` would otherwise pass the test: a float32 fit whose gradient
+    noise exceeds the tolerance took 1000 steps of 1e-12 that way).  ``info``, a
+    dict, gets ``"nonfinite"``: whether a trial point of a failed search had a
+    non-finite objective or gradient.
     """
     t = 1.0
-    small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
+    rounding = 1e3 * _EPS * max(abs(f), 1.0)
+    small = -slope <= rounding
     flat = 0
-    for n_fev in range(1, 61):
-        x_new = x + t * d
+    seen_nonfinite = False
+    n_fev = 0
+    for _ in range(60):
+        step = t * d
+        x_new = x + step
+        if np.array_equal(x_new, x):
+            break  # below x's resolution: no shorter step changes anything
         f_new, g_new = fun_grad(x_new)
+        n_fev += 1
         f_new = float(f_new) + (h(x_new) if h is not None else 0.0)
         target = f + 1e-4 * t * slope
-        if (np.isfinite(f_new) and ((f_new <= target and (f_new < f or target < f))
-                                    or (small and f_new <= f + 1e3 * _EPS * max(abs(f), 1)))
-                and np.all(np.isfinite(g_new))):
-            return t, x_new, f_new, g_new, n_fev
-        if (not small and target >= f and np.isfinite(f_new)
-                and 0.0 <= f_new - f <= 1e3 * _EPS * max(abs(f), 1.0)):
+        nonfinite = not (np.isfinite(f_new) and np.all(np.isfinite(g_new)))
+        seen_nonfinite = seen_nonfinite or nonfinite
+        if not nonfinite:
+            if f_new <= target and (f_new < f or target < f):
+                return t, x_new, f_new, g_new, n_fev
+            if small and g is not None and f_new <= f + rounding:
+                est = -0.5 * float((g + np.asarray(g_new, dtype=np.float64)) @ step)
+                if l1 is not None:
+                    est -= float(l1 @ (np.abs(x_new) - np.abs(x)))
+                if est >= -1e-4 * t * slope:
+                    return t, x_new, f_new, g_new, n_fev
+        if small and g is not None:
+            # f's flatness says nothing here; ten refusals by the gradients (the
+            # overshoot of a parabola is refused twice) and they are noise
+            if n_fev >= 10:
+                break
+        elif not nonfinite and target >= f and abs(f_new - f) <= rounding:
             # f did not move beyond rounding while the decrease asked is below f's
             # rounding; twice in a row and the steps are too short to show one (an
             # overshoot, f_new above f by more, or a non-finite trial is halved as
             # usual; one flat trial can be a symmetric point of a parabola)
             flat += 1
             if flat >= 2:
-                return None, x, f, None, n_fev
+                break
         else:
             flat = 0
         t *= 0.5
+    if info is not None:
+        info["nonfinite"] = seen_nonfinite
     return None, x, f, None, n_fev
+
+
+class _Stall:
+    """Counts iterations in a row whose predicted decrease is below the rounding of
+    ``f`` (``small``) and that set no new smallest gradient: at the precision limit
+    the gradient is rounding noise, and steps go on being taken at random."""
+
+    LIMIT = 10
+
+    def __init__(self, gnorm):
+        self.best = float(gnorm)
+        self.count = 0
+
+    def update(self, small, gnorm, record=True):
+        """Record an iteration; True once ``LIMIT`` of them stalled in a row."""
+        self.count = self.count + 1 if small and not gnorm < self.best else 0
+        if record:
+            self.best = min(self.best, float(gnorm))
+        return self.count >= self.LIMIT

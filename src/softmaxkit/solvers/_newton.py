@@ -15,6 +15,7 @@ from ._base import (
     _hess_not_finite,
     _inf_norm,
     _Monitor,
+    _Stall,
     _start,
 )
 
@@ -24,8 +25,11 @@ _EPS = np.finfo(np.float64).eps
 # below this relative decrease f's differences are judged too noisy to rate a step
 # (rounding: cancellation in f = sum of large terms); the gradients rate it instead
 _NOISY = float(np.sqrt(_EPS))
-# iterations in that regime without a new smallest gradient before stopping
-_STALL = 10
+_LINE_SEARCH_FAILED = "the line search failed (precision limit)"
+_LINE_SEARCH_NONFINITE = ("the line search failed: the objective or gradient was not finite "
+                          "(NaN or inf) at its trial points (the edge of the domain)")
+_STALLED = ("no further decrease is possible (precision limit): the gradient has not "
+            "decreased in 10 steps whose predicted decrease is below the rounding of f")
 _NONFINITE_TR = ("the trust region collapsed at the edge of the domain: the objective or "
                  "gradient was not finite (NaN or inf) at the trial points beyond")
 
@@ -208,8 +212,7 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     first = True
     eta = 0.5
     g2_prev = None
-    best_g = gnorm
-    stalled = 0
+    stall = _Stall(gnorm)
     nonfinite = False
     converged = mon.done(f, gnorm)
     message = "converged" if converged else "max_iter reached"
@@ -273,26 +276,24 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         g_new = np.asarray(g_new, dtype=np.float64)
         gnorm_new = _inf_norm(g_new)  # NaN when g_new has a NaN
         ared = f - f_new
-        nonfinite = False  # whether this trial point's f or g was not finite
-        if not (np.isfinite(f_new) and np.isfinite(gnorm_new)):
+        nonfinite = not (np.isfinite(f_new) and np.isfinite(gnorm_new))
+        noisy = (not nonfinite and abs(ared) <= _NOISY * max(abs(f), 1.0)
+                 and pred <= _NOISY * max(abs(f), 1.0))
+        if nonfinite:
             rho = -np.inf  # reject a point where f or g is not finite
-            nonfinite = True
-        elif (abs(ared) <= _NOISY * max(abs(f), 1.0)
-              and pred <= _NOISY * max(abs(f), 1.0)):
+        elif noisy:
             # the decrease is below the rounding level of f: estimate it by the
             # trapezoidal rule on the gradients (exact for a quadratic)
             rho = -0.5 * float((g + g_new) @ p) / pred
-            stalled = stalled + 1 if gnorm_new >= best_g else 0
         else:
             rho = ared / pred
-            stalled = 0
         if rho < 0.25:
             delta = 0.25 * min(pnorm, delta)
         elif rho > 0.75 and boundary:
             delta = 2.0 * delta
         accepted = rho > 1e-4
+        stalled = stall.update(noisy, gnorm_new, record=accepted)
         if accepted:
-            best_g = min(best_g, gnorm_new)
             x = x_new
             f = f_new
             g = g_new
@@ -304,10 +305,10 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         if converged:
             message = "converged"
             break
-        if stalled >= _STALL:
+        if stalled:
             # the gradient is at its rounding noise: steps go on being accepted or
             # rejected at random
-            message = "no further decrease is possible (precision limit)"
+            message = _STALLED
             break
         if delta <= 1e2 * _EPS * max(1.0, float(np.linalg.norm(x))):
             message = ("the trust region collapsed (precision limit)" if not nonfinite
@@ -357,13 +358,19 @@ def hessian_from_hessp(hv, n):
 def _newton_direction(H, g, owner="newton_cholesky"):
     """Solve H d = -g by Cholesky, adding a growing ridge when H is not
     (numerically) positive definite.  ValueError (naming ``hess``) when the first
-    attempt fails because H is not finite."""
-    scale = max(float(np.max(np.abs(np.diag(H)))) if H.size else 1.0, 1e-300)
+    attempt fails because H is not finite.  A Hessian without curvature (all
+    zero: f is linear) gives the gradient step ``-g``."""
+    scale = float(np.max(np.abs(np.diag(H)))) if H.size else 1.0
     ridge = 0.0
     for attempt in range(30):
-        if attempt == 1 and not np.all(np.isfinite(H)):
+        if attempt == 1:
             # checked only once the plain factorisation failed: free otherwise
-            raise _hess_not_finite(owner)
+            if not np.all(np.isfinite(H)):
+                raise _hess_not_finite(owner)
+            if not scale > 0.0:  # no diagonal: the ridge's scale from the rest
+                scale = float(np.max(np.abs(H))) if H.size else 0.0
+                if scale == 0.0:
+                    return -g
         try:
             c = scipy.linalg.cho_factor(H + ridge * np.eye(H.shape[0]), check_finite=False)
             d = -scipy.linalg.cho_solve(c, g, check_finite=False)
@@ -414,8 +421,12 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     -----
     The direction is ``d = -(H + tau I)^{-1} g`` with ``tau = 0`` unless the
     Cholesky factorisation fails (a singular Hessian), in which case ``tau`` grows
-    from ``1e-12 max(diag H)``.  The step ``t`` halves until
-    ``f(x + t d) <= f(x) + 1e-4 t g.d``.
+    from ``1e-12 max(diag H)`` (an all-zero Hessian gives ``d = -g``).  The step
+    ``t`` halves until ``f(x + t d) <= f(x) + 1e-4 t g.d``.  Once ``-g.d`` is below
+    the rounding of ``f`` the decrease is judged by the trapezoidal rule on the
+    gradients, ``-(g + g(x + t d)).(t d) / 2``, instead; 10 such iterations in a row
+    without a new smallest ``max |g|`` mean the gradient is rounding noise, and the
+    run stops (precision limit) instead of going on to ``max_iter``.
 
     Examples
     --------
@@ -434,6 +445,7 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     n_fev, n_hess = 1, 0
     gnorm = _inf_norm(g)
     mon = _Monitor("Newton-Cholesky", tol, max_iter, verbose, f, gnorm)
+    stall = _Stall(gnorm)
     converged = mon.done(f, gnorm)
     message = "converged" if converged else "max_iter reached"
     while not converged and mon.n_iter < max_iter:
@@ -443,15 +455,18 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
         n_hess += 1
         d = _newton_direction(H, g, owner)
         slope = float(g @ d)
-        if slope >= 0.0:
+        if not (slope < 0.0 and np.isfinite(slope)):
+            # uphill, or d overflowed (a Hessian with entries near 1e-300)
             d = -g
             slope = -float(g @ g)
-        t, x_new, f_new, g_new, nf = _backtrack(fun_grad, x, d, f, slope)
+        info = {}
+        t, x_new, f_new, g_new, nf = _backtrack(fun_grad, x, d, f, slope, g=g, info=info)
         n_fev += nf
         if t is None:
-            message = "the line search failed (precision limit)"
+            message = _LINE_SEARCH_NONFINITE if info["nonfinite"] else _LINE_SEARCH_FAILED
             mon.step(f, gnorm)
             break
+        small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
         x, f = x_new, f_new
         g = np.asarray(g_new, dtype=np.float64)
         gnorm = _inf_norm(g)
@@ -459,4 +474,7 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
         converged = mon.done(f, gnorm)
         if converged:
             message = "converged"
+        elif stall.update(small, gnorm):
+            message = _STALLED
+            break
     return mon.result(x, f, converged, message, n_fev, n_hess)

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 
 from ._base import (
+    _EPS,
     _backtrack,
     _check_common,
     _check_hess,
@@ -14,8 +15,10 @@ from ._base import (
     _inf_norm,
     _Monitor,
     _real_array,
+    _Stall,
     _start,
 )
+from ._newton import _LINE_SEARCH_FAILED, _LINE_SEARCH_NONFINITE, _STALLED
 
 __all__ = ["proximal_newton", "l1_optimality"]
 
@@ -245,6 +248,7 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
     n_fev, n_hess = 1, 0
     gnorm = _inf_norm(l1_optimality(x, g, l1))
     mon = _Monitor("proximal Newton", tol, max_iter, verbose, F, gnorm)
+    stall = _Stall(gnorm)
     converged = mon.done(F, gnorm)
     message = "converged" if converged else "max_iter reached"
     while not converged and mon.n_iter < max_iter:
@@ -277,12 +281,15 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
             message = "no further decrease is possible (precision limit)"
             mon.step(F, gnorm)
             break
-        t, x_new, F_new, g_new, nf = _backtrack(fun_grad, x, d, F, delta, h)
+        info = {}
+        t, x_new, F_new, g_new, nf = _backtrack(fun_grad, x, d, F, delta, h, g=g, l1=l1,
+                                                info=info)
         n_fev += nf
         if t is None:
-            message = "the line search failed (precision limit)"
+            message = _LINE_SEARCH_NONFINITE if info["nonfinite"] else _LINE_SEARCH_FAILED
             mon.step(F, gnorm)
             break
+        small = -delta <= 1e3 * _EPS * max(abs(F), 1.0)
         x, F = x_new, F_new
         g = np.asarray(g_new, dtype=np.float64)
         gnorm = _inf_norm(l1_optimality(x, g, l1))
@@ -290,4 +297,7 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, tol=1e-6, max_it
         converged = mon.done(F, gnorm)
         if converged:
             message = "converged"
+        elif stall.update(small, gnorm):
+            message = _STALLED
+            break
     return mon.result(x, F, converged, message, n_fev, n_hess)
