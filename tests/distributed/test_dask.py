@@ -1055,3 +1055,20 @@ def test_bad_class_weight_with_soft_targets_is_the_in_memory_error(client, cw):
     assert type(dsk) is type(mem) and str(dsk) == str(mem)
     assert _our_keys(client) == []
 
+
+# ------------------------------------------------------ read_parquet_dataset
+def test_parquet_weight_column_must_not_be_the_target_or_a_feature(tmp_path):
+    """sample_weight naming the target column, or a column also listed in features,
+    is a ValueError (the labels were returned as the weights; the weights were
+    also a feature)."""
+    frame = pd.DataFrame({"a": [0.0, 1.0], "b": [2.0, 3.0], "w": [1.0, 2.0],
+                          "label": [0, 1]})
+    frame.to_parquet(tmp_path / "part-0.parquet")
+    with pytest.raises(ValueError, match=r"^The sample_weight column 'label' is also the target "
+                                         r"column\.$"):
+        read_parquet_dataset(tmp_path, "label", sample_weight="label")
+    with pytest.raises(ValueError, match=r"^The sample_weight column 'w' is also listed as a "
+                                         r"feature\.$"):
+        read_parquet_dataset(tmp_path, "label", features=["a", "w"], sample_weight="w")
+    X, y, w = read_parquet_dataset(tmp_path, "label", sample_weight="w")
+    assert list(X.columns) == ["a", "b"] and w.compute().tolist() == [1.0, 2.0]

@@ -26,7 +26,8 @@ def read_parquet_dataset(path, target, features=None, *, sample_weight=None):
         Feature columns; None takes every column except ``target`` and
         ``sample_weight``.
     sample_weight : str or None, default=None
-        Name of a column of sample weights.
+        Name of a column of sample weights: neither the target nor one of
+        ``features`` (a ValueError).
 
     Returns
     -------
@@ -75,6 +76,8 @@ def read_parquet_dataset(path, target, features=None, *, sample_weight=None):
             raise ValueError(
                 f"The {what} column {name!r} is not in the Parquet data; columns: {columns}."
             )
+    if sample_weight is not None and sample_weight == target:
+        raise ValueError(f"The sample_weight column {sample_weight!r} is also the target column.")
     if features is None:
         features = [c for c in columns if c not in (target, sample_weight)]
     else:
@@ -84,6 +87,9 @@ def read_parquet_dataset(path, target, features=None, *, sample_weight=None):
             raise ValueError(f"Feature columns not in the Parquet data: {missing}.")
         if target in features:
             raise ValueError(f"The target column {target!r} is also listed as a feature.")
+        if sample_weight is not None and sample_weight in features:
+            raise ValueError(
+                f"The sample_weight column {sample_weight!r} is also listed as a feature.")
     if not features:
         raise ValueError("No feature columns: the Parquet data hold only the target column.")
     X = df[features]
