@@ -1072,3 +1072,33 @@ def test_parquet_weight_column_must_not_be_the_target_or_a_feature(tmp_path):
         read_parquet_dataset(tmp_path, "label", features=["a", "w"], sample_weight="w")
     X, y, w = read_parquet_dataset(tmp_path, "label", sample_weight="w")
     assert list(X.columns) == ["a", "b"] and w.compute().tolist() == [1.0, 2.0]
+
+
+# ------------------------------------------------------ column names of X
+def test_mixed_type_column_names_are_the_in_memory_error(client):
+    """Column names mixing strings and ints: scikit-learn's TypeError, as in memory,
+    before anything is computed (the Dask fit went on without feature_names_in_)."""
+    X, y = _brief_data()
+    frame = pd.DataFrame(X, columns=["a", 1, "c"])
+    with pytest.raises(TypeError) as mem:  # the oracle
+        SoftmaxRegression().fit(frame, y)
+    assert "Feature names are only supported if all input features have string names" in str(
+        mem.value)
+    Xd = dd.from_pandas(frame, npartitions=3)
+    yd = da.from_array(y, chunks=100)
+    for call in (lambda: SoftmaxRegression().fit(Xd, yd),
+                 lambda: SoftmaxRegression().partial_fit(Xd, yd, classes=[0, 1, 2])):
+        with pytest.raises(TypeError) as dsk:
+            call()
+        assert str(dsk.value) == str(mem.value)
+    # a model fitted on string names refuses them in a later partial_fit, as in memory
+    named = dd.from_pandas(pd.DataFrame(X, columns=["a", "b", "c"]), npartitions=3)
+    model = SoftmaxRegression().partial_fit(named, yd, classes=[0, 1, 2])
+    with pytest.raises(TypeError, match="Feature names are only supported"):
+        model.partial_fit(Xd, yd)
+    # all-int names: no feature_names_in_ and no error, as in memory
+    ints = pd.DataFrame(X, columns=[0, 1, 2])
+    assert not hasattr(SoftmaxRegression().fit(ints, y), "feature_names_in_")
+    assert not hasattr(SoftmaxRegression().fit(dd.from_pandas(ints, npartitions=3), yd),
+                       "feature_names_in_")
+    assert _our_keys(client) == []

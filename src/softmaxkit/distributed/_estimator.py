@@ -73,6 +73,7 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
     True
     """
     model._check_params()
+    names = _feature_names(X)  # before anything is computed
     term = DaskDataTerm(
         X,
         y,
@@ -82,7 +83,7 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
         persist=persist,
     )
     try:
-        _set_data_attributes(model, term, X)
+        _set_data_attributes(model, term, names)
         model._partial = None
         model._fit_term(term)
     finally:
@@ -90,11 +91,23 @@ def fit_dask(model, X, y, sample_weight=None, *, persist=None):
     return model
 
 
-def _set_data_attributes(model, term, X):
+def _feature_names(X):
+    """The column names of a Dask DataFrame ``X`` when they are all strings (an
+    object array), else None; scikit-learn's TypeError when they mix strings and
+    other names, as the in-memory estimator raises (from the metadata: nothing is
+    computed)."""
+    meta = getattr(X, "_meta", None)
+    if not hasattr(meta, "columns"):
+        return None
+    from sklearn.utils.validation import _get_feature_names
+
+    return _get_feature_names(meta)
+
+
+def _set_data_attributes(model, term, names):
     model.classes_ = term.classes
     model.n_features_in_ = term.n_features
-    names = term.feature_names
-    if names is not None and all(isinstance(c, str) for c in X.columns):
+    if names is not None:
         model.feature_names_in_ = np.asarray(names, dtype=object)
     elif hasattr(model, "feature_names_in_"):
         del model.feature_names_in_
@@ -153,6 +166,7 @@ def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
     from ..models._softmax_regression import _PenalizedObjective
 
     model._check_params()
+    names = _feature_names(X)  # before anything is computed
     fitted, first = model._partial_check_classes(y, classes)
     known = None if (first and not fitted) else model.classes_
     term = DaskDataTerm(
@@ -166,7 +180,7 @@ def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
     )
     try:
         if known is None:
-            _set_data_attributes(model, term, X)
+            _set_data_attributes(model, term, names)
         else:
             if term.n_features != model.n_features_in_:
                 raise ValueError(
