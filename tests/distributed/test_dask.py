@@ -314,8 +314,8 @@ def test_fit_soft_targets_equal_in_memory(client, class_weight):
         # the weighted class totals (they start the intercepts) as in memory
         if class_weight is None:
             cw = np.ones(K)
-        elif class_weight == "balanced":
-            cw = N / (K * Y.sum(axis=0))
+        elif class_weight == "balanced":  # with the sample weights, as in memory
+            cw = s.sum() / (K * (s @ Y))
         else:
             cw = np.array([class_weight.get(k, 1.0) for k in range(K)])
         np.testing.assert_allclose(term.class_totals(), (s * (Y @ cw)) @ Y, rtol=1e-12)
@@ -1102,3 +1102,51 @@ def test_mixed_type_column_names_are_the_in_memory_error(client):
     assert not hasattr(SoftmaxRegression().fit(dd.from_pandas(ints, npartitions=3), yd),
                        "feature_names_in_")
     assert _our_keys(client) == []
+
+
+# ------------------------------------------- class weights: the in-memory rules
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft targets"])
+def test_balanced_class_weight_counts_the_sample_weights_as_in_memory(client, soft):
+    """class_weight='balanced' is sum(s) / (K * the sample-weighted class totals), as
+    in memory (scikit-learn >= 1.6); the Dask path counted the classes without the
+    sample weights."""
+    X, y, s = _data(31)
+    s = np.where(y == 0, 5.0 * s, s)  # weights that change the balance
+    Y = _soft(y, 31) if soft else y
+    params = dict(solver="newton-cg", tol=1e-10, class_weight="balanced")
+    ref = SoftmaxRegression(**params).fit(X, Y, sample_weight=s)
+    Xd, yd, sd = _dask(X, y, s)
+    Yd = da.from_array(Y, chunks=(150, 2)) if soft else yd
+    model = SoftmaxRegression(**params).fit(Xd, Yd, sample_weight=sd)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-6, atol=1e-8)
+    with DaskDataTerm(Xd, Yd, sd, class_weight="balanced") as term:
+        tot = (s @ Y) if soft else np.bincount(y, weights=s, minlength=K)
+        cw = s.sum() / (K * tot)
+        per = (Y @ cw) if soft else cw[y]
+        assert term.weight_sum == pytest.approx(float(s @ per), rel=1e-12)
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft targets"])
+@pytest.mark.parametrize("cw", ["balanced", {7: 2.0}, {0: 2.0, "a": 1.0, 9: 1.0}],
+                         ids=["balanced, a class of weight 0", "a key not a class",
+                              "keys not classes"])
+def test_class_weight_errors_are_the_in_memory_ones(client, soft, cw):
+    """A class whose samples all have weight 0 under 'balanced', and class_weight keys
+    that are not classes: the in-memory ValueError (the Dask path gave the class a
+    weight of 0, and ignored the keys)."""
+    X, y, s = _data(32)
+    s = np.where(y == 1, 0.0, s)
+    Y = _soft(y, 32) if soft else y
+    if soft:  # class 1 only where the weights are 0
+        Y[:, 1] = np.where(y == 1, Y[:, 1], 0.0)
+        Y /= Y.sum(axis=1, keepdims=True)
+    Xd, yd, sd = _dask(X, y, s)
+    Yd = da.from_array(Y, chunks=(150, 2)) if soft else yd
+    mem, dsk = _one_or_other(Y, Yd, X, Xd, fit=lambda X, y: SoftmaxRegression(
+        class_weight=cw).fit(X, y, sample_weight=s if isinstance(X, np.ndarray) else sd))
+    assert isinstance(mem, ValueError)
+    assert str(mem).startswith("class_weight")
+    assert type(dsk) is type(mem) and str(dsk) == str(mem)
+    assert _our_keys(client) == []
+

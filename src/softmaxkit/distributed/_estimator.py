@@ -145,7 +145,8 @@ def partial_fit_dask(model, X, y, classes=None, sample_weight=None):
     training set (``1 / (C * S)``), so repeated calls approach ``fit`` on it; the
     rows are shuffled within each partition (not across partitions).  With a
     single partition the pass equals the in-memory one exactly.
-    ``class_weight="balanced"`` uses the class counts of the whole collection.
+    ``class_weight="balanced"`` uses the class totals (counted with the sample
+    weights) of the whole collection; a class of total 0 is a ValueError.
 
     Examples
     --------

@@ -53,17 +53,33 @@ def _float_dtype(X, dtype):
     return dtype
 
 
-def _class_weight_vector(class_weight, classes, counts):
-    """Per-class weights as scikit-learn's ``compute_class_weight`` gives them."""
+def _class_weight_vector(class_weight, classes, totals, weight_sum):
+    """Per-class weights by the in-memory estimator's rule, from the sample-weighted
+    class ``totals`` (soft targets: ``sum_i s_i Y_i``) and ``weight_sum`` (``sum_i
+    s_i``): "balanced" is ``weight_sum / (K * totals)`` (scikit-learn >= 1.6), a
+    class of total 0 refused; a dict may name classes only (1 for the others);
+    the weights must be finite and non-negative."""
     if class_weight is None:
         return None
-    if isinstance(class_weight, str) and class_weight == "balanced":
-        n = float(np.sum(counts))
-        safe = np.maximum(counts, 1).astype(np.float64)
-        return np.where(counts > 0, n / (len(classes) * safe), 0.0)
-    from sklearn.utils.class_weight import compute_class_weight
-
-    w = compute_class_weight(class_weight, classes=classes, y=classes)
+    if isinstance(class_weight, str):  # "balanced" (checked by _check_params)
+        empty = np.flatnonzero(~(totals > 0))
+        if empty.size:
+            raise ValueError(
+                "class_weight='balanced' needs samples of positive weight in every "
+                f"class; class {plain(classes[empty[0]])!r} has none (a total "
+                "sample weight of 0).")
+        w = weight_sum / (classes.size * totals)
+    else:
+        unknown = [k for k in class_weight if not any(k == c for c in classes.tolist())]
+        if unknown:
+            shown = ", ".join(repr(plain(k)) for k in unknown[:5])
+            what = ("keys that are not classes" if len(unknown) > 1
+                    else "a key that is not a class")
+            raise ValueError(
+                f"class_weight has {what} of y: {shown} "
+                f"(the classes are {[plain(c) for c in classes[:10]]!r}"
+                f"{' ...' if classes.size > 10 else ''}).")
+        w = np.array([float(class_weight.get(c, 1.0)) for c in classes])
     return check_class_weights(w, classes)  # as in memory: finite, non-negative
 
 
@@ -139,8 +155,10 @@ class DaskDataTerm:
         The class labels to encode against (sorted); None takes every label
         present in y.
     class_weight : dict, "balanced" or None, default=None
-        Class weights multiplying the sample weights, as in scikit-learn
-        ("balanced": ``n_samples / (n_classes * class_counts)``).
+        Class weights multiplying the sample weights, as in memory ("balanced":
+        ``sum(s) / (n_classes * class_totals)``, the class totals counted with
+        the sample weights ``s``, as scikit-learn >= 1.6 does; a dict naming a
+        label that is not a class is a ValueError).
     persist : {"auto", True, False} or None, default=None
         True materialises the prepared partitions once in worker memory
         (futures pinned until :meth:`close`); False streams: every
@@ -362,7 +380,8 @@ class DaskDataTerm:
                 np.add.at(counts, pos, st["counts"])
                 np.add.at(totals, pos, st["totals"])
         self.class_counts = counts
-        cw = _class_weight_vector(class_weight, classes, counts)
+        cw = _class_weight_vector(class_weight, classes, totals,
+                                  sum(st["wsum"] for st in stats))
         self._class_weight_vec = cw
         self._set_class_totals(totals if cw is None else totals * cw)
 
@@ -378,8 +397,8 @@ class DaskDataTerm:
 
     def _soft_class_stats(self, stats, soft, classes, class_weight):
         """Classes and weighted totals of soft targets: classes ``0..K-1`` as in
-        memory; class weights act per sample as ``Y_i . cw`` ("balanced": ``n /
-        (K * column sums of Y)``), so the weighted totals are ``cw @ sum_i s_i Y_i
+        memory; class weights act per sample as ``Y_i . cw`` ("balanced": ``sum(s)
+        / (K * sum_i s_i Y_i)``), so the weighted totals are ``cw @ sum_i s_i Y_i
         Y_i^T``, from the per-partition (K, K) sums."""
         if None in soft or len(soft) != 1:
             raise ValueError("y must hold either labels or (n_samples, n_classes) class "
@@ -398,14 +417,9 @@ class DaskDataTerm:
                 counts += st["counts"]
                 second += st["second"]
         self.class_counts = counts
-        cw = None
-        if isinstance(class_weight, str) and class_weight == "balanced":
-            n = float(sum(st["n"] for st in stats))
-            cw = n / (K * np.maximum(counts, 1e-300))
-        elif class_weight is not None:
-            cw = np.array([float(class_weight.get(c, 1.0)) for c in self.classes])
-        if cw is not None:  # as in memory: finite and non-negative, else a ValueError
-            cw = check_class_weights(cw, self.classes)
+        # sum_j second[j, k] = sum_i s_i Y_ik: the sample-weighted class totals
+        cw = _class_weight_vector(class_weight, self.classes, second.sum(axis=0),
+                                  sum(st["wsum"] for st in stats if st["n"]))
         self._class_weight_vec = cw
         self._set_class_totals(second.sum(axis=0) if cw is None else cw @ second)
 
