@@ -1238,3 +1238,42 @@ def test_float32_polish_is_skipped_on_large_data(monkeypatch):
     monkeypatch.setattr(srm, "_POLISH_MAX", X.size - 1)
     SoftmaxRegression().fit(X.astype(np.float32), y)
     assert calls == [np.float32]                         # no float64 copy of X
+
+
+def test_fits_in_two_threads_leave_the_warning_machinery_alone():
+    """Small fits solved to a tightened tolerance used warnings.catch_warnings,
+    which is process-wide: two threads fitting at once left another thread's
+    recorder installed and an 'always' filter behind, and every later warning of
+    the process was lost."""
+    import threading
+
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    filters = list(warnings.filters)
+    show = warnings._showwarnmsg_impl
+
+    def work():
+        for _ in range(60):
+            SoftmaxRegression().fit(X, y)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warnings.filters == filters
+    assert warnings._showwarnmsg_impl is show
+    with pytest.warns(UserWarning, match="still seen"):
+        warnings.warn("still seen", UserWarning, stacklevel=1)
+
+
+def test_convergence_warning_points_at_the_callers_line():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    for Xd in (X, X.astype(np.float32)):       # tightened tol; float32 + refinement
+        with pytest.warns(ConvergenceWarning, match="did not converge after 2 iterations") as rec:
+            SoftmaxRegression(max_iter=2).fit(Xd, y)
+        assert len(rec) == 1
+        assert rec[0].filename == __file__

@@ -42,6 +42,7 @@ from ..solvers import (
     proximal_newton,
     trust_region_newton_cg,
 )
+from ..solvers._base import quiet_convergence
 
 __all__ = ["SoftmaxRegression"]
 
@@ -1083,9 +1084,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 Wb -= Wb[0]
         return obj.reduce(Wb.ravel())
 
-    def _solve(self, term, obj, x0, tol):
+    def _solve(self, term, obj, x0, tol, max_iter=None):
         solver = self._choose_solver(term, obj)
-        kw = {"tol": tol, "max_iter": int(self.max_iter),
+        kw = {"tol": tol, "max_iter": int(self.max_iter if max_iter is None else max_iter),
               "verbose": int(self.verbose)}
         if solver == "prox-newton":
             if obj.n_params <= _EXPLICIT_HESSIAN_MAX and hasattr(term, "hessian"):
@@ -1158,55 +1159,61 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # float32 gradients are accurate to a few float32 ulps at best
         tol = max(tol, 50 * float(np.finfo(term.dtype).eps))
         single = self._pass_setup(term, obj)
+        polishing = self._polish_data(term) is not None
+        # solved quietly when the solver's own verdict is not the user's: a tightened
+        # tolerance, or a float32 phase that the float64 refinement finishes (the
+        # ConvergenceWarning is then issued here, only if the user's tol was missed)
+        quiet = tol < float(self.tol) or polishing
+        texts = []
         with _blas_threads(single):
             x0 = self._initial_coef(term, obj)
-            if tol < float(self.tol):
-                # tightened: only warn when the user's own tolerance was missed
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", ConvergenceWarning)
-                    res = self._solve(term, obj, x0, tol)
-                user_ok = res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))
-                for w in caught:
-                    if not (user_ok and issubclass(w.category, ConvergenceWarning)):
-                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            else:
+            with quiet_convergence() if quiet else contextlib.nullcontext([]) as texts:
                 res = self._solve(term, obj, x0, tol)
         history = np.asarray(res.history, dtype=np.float64) * obj.scale
         n_iter = int(res.n_iter)
-        polish = self._float64_polish(term, obj, res)
-        if polish is not None:
-            res, scale = polish
+        if polishing and n_iter < int(self.max_iter):
+            with quiet_convergence() as more:
+                res, scale = self._float64_polish(term, res, int(self.max_iter) - n_iter)
+            texts = more or texts
             n_iter += int(res.n_iter)
             history = np.concatenate([history, np.asarray(res.history[1:]) * scale])
+        if quiet and texts and not (
+                res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))):
+            warnings.warn(texts[-1], ConvergenceWarning, stacklevel=3)
         self._set_coef(obj.expand(res.x), term, obj)
         self.n_iter_ = n_iter
         self.loss_curve_ = history
         return self
 
-    def _float64_polish(self, term, obj, res):
-        """For small float32 data: the float32 solution refined in float64 (a float64
-        copy of X, at most ``_POLISH_MAX`` entries), so that the float32 fit is
-        within 1e-4 of the float64 one also where the float32 gradient's rounding
-        (its floor is 50 float32 eps) is too coarse: at C=100 on the standardised
-        breast-cancer data the probabilities were 9e-4 apart, lbfgs on digits 3e-3.
-        Returns ``(result, objective scale)`` or None."""
+    @staticmethod
+    def _polish_data(term):
+        """X of a float32 in-memory term small enough for the float64 refinement
+        (``_POLISH_MAX``), else None (the Dask term has no X)."""
         X = getattr(term, "X", None)
-        if X is None or np.dtype(term.dtype) != np.float32:  # (the Dask term has no X)
+        if X is None or np.dtype(term.dtype) != np.float32:
             return None
-        if (X.nnz if _is_sparse(X) else X.size) > _POLISH_MAX:
-            return None
-        X64 = X.astype(np.float64)
+        return X if (X.nnz if _is_sparse(X) else X.size) <= _POLISH_MAX else None
+
+    def _float64_polish(self, term, res, max_iter):
+        """For small float32 data (``_polish_data``): the float32 solution refined in
+        float64 (a float64 copy of X, at most ``_POLISH_MAX`` entries), so that the
+        float32 fit is within 1e-4 of the float64 one also where the float32
+        gradient's rounding (its floor is 50 float32 eps) is too coarse: at C=100 on
+        the standardised breast-cancer data the probabilities were 9e-4 apart, lbfgs
+        on digits 3e-3.  Returns ``(result, objective scale)``."""
+        X64 = self._polish_data(term).astype(np.float64)
         Y = term.Y.astype(np.float64) if term.Y.dtype.kind == "f" else term.Y
         s = None if term.s is None else term.s.astype(np.float64)
         term64 = _LinearSoftmaxTerm(X64, Y, s, term.n_classes, term.fit_intercept,
                                     term.abs_max)
         obj64 = _PenalizedObjective(term64, self.penalty, float(self.C), self.l1_ratio)
         tol = float(self.tol)
-        if X.shape[0] * obj64.n_params <= _TINY_WORK:
+        if X64.shape[0] * obj64.n_params <= _TINY_WORK:
             tol *= 1e-3
         tol = max(tol, 50 * float(np.finfo(np.float64).eps))
         with _blas_threads(self._pass_setup(term64, obj64)):
-            out = self._solve(term64, obj64, np.asarray(res.x, dtype=np.float64), tol)
+            out = self._solve(term64, obj64, np.asarray(res.x, dtype=np.float64), tol,
+                              max_iter)
         return out, obj64.scale
 
     def _set_coef(self, coef, term, obj):

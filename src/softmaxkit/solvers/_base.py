@@ -148,10 +148,35 @@ def _convergence_warning_class():
     return ConvergenceWarning
 
 
+# set by the callers that judge convergence themselves (SoftmaxRegression's tightened
+# and float32 phases): a context variable, so it holds for one thread only (a
+# warnings.catch_warnings around the solver changed the process's warning state, and
+# two fits in two threads left every later warning of the process lost)
+_QUIET = contextvars.ContextVar("softmaxkit_solver_quiet", default=None)
+
+
+@contextlib.contextmanager
+def quiet_convergence():
+    """Within this context (this thread or task only) the solvers issue no
+    ``ConvergenceWarning``; the texts they would have warned are collected in the
+    list this yields, for the caller to issue or drop (the result says whether a
+    solver converged)."""
+    texts = []
+    token = _QUIET.set(texts)
+    try:
+        yield texts
+    finally:
+        _QUIET.reset(token)
+
+
 def _warn_not_converged(name, n_iter, message):
-    warnings.warn(f"The {name} solver did not converge after {n_iter} iterations "
-                  f"({message}). Increase max_iter, loosen tol or scale the features.",
-                  _convergence_warning_class(), stacklevel=4)
+    text = (f"The {name} solver did not converge after {n_iter} iterations "
+            f"({message}). Increase max_iter, loosen tol or scale the features.")
+    texts = _QUIET.get()
+    if texts is not None:
+        texts.append(text)
+        return
+    warnings.warn(text, _convergence_warning_class(), stacklevel=4)
 
 
 def _inf_norm(g):
