@@ -771,8 +771,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ``n_samples / (n_classes * np.bincount(y))`` as scikit-learn does.
     warm_start : bool, default=False
         Start from the previous solution when refitting.
-    verbose : int >= 0, default=0
-        Print per-iteration progress when positive.
+    verbose : int >= 0 or bool, default=0
+        Print per-iteration progress when positive: the solver's objective,
+        which is the scaled ``F`` of ``tol`` (``loss_curve_`` is on
+        scikit-learn's scale, ``F`` times ``C * sum(s)``), and its gradient's
+        max-norm, to compare with ``tol * max(1, |F|)``.
     random_state : int, RandomState or None, default=None
         Shuffles the minibatches of ``partial_fit``; no effect on ``fit``.
 
