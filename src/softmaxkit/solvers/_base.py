@@ -310,6 +310,10 @@ def _check_product(r, n, owner, name):
 
 
 _EPS = np.finfo(np.float64).eps
+# below this decrease (relative to max(1, |f|)) differences of f may be mostly rounding
+# (cancellation in f = a sum of large terms: ~1e-10 |f| on a quadratic of condition
+# 1e8); the trapezoidal rule on the gradients rates such steps
+_NOISY = float(np.sqrt(_EPS))
 
 
 def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
@@ -321,13 +325,14 @@ def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
     ``sum(l1 |x|)``).  A trial point where the objective or the gradient is not
     finite (NaN or inf) is never accepted: the step is halved.
 
-    When the decrease asked (``-slope``) is below the rounding of ``f``, ``f``
-    cannot show it, and with ``g`` (the gradient of ``fun_grad``'s part at ``x``)
-    a step that leaves ``f`` within rounding is rated by the trapezoidal rule on
-    the gradients, ``-(g + g_new).(t d) / 2`` (exact for a quadratic), which must
-    show the Armijo decrease ``-1e-4 t slope``; without ``g`` such a step is never
-    accepted on ``f`` alone (it accepted increases of up to 1e3 eps |f| and never
-    failed, so Newton ran to max_iter at the precision limit).
+    When the decrease asked (``-slope``) is below ``sqrt(eps) max(1, |f|)``, ``f``'s
+    rounding may hide it, and with ``g`` (the gradient of ``fun_grad``'s part at
+    ``x``) a step that changes ``f`` by less than that is also accepted when the
+    trapezoidal rule on the gradients, ``-(g + g_new).(t d) / 2`` (exact for a
+    quadratic), shows the Armijo decrease ``-1e-4 t slope``; without ``g`` a step
+    is never accepted on a change of ``f`` within rounding (it accepted increases
+    of up to 1e3 eps |f| and never failed, so Newton ran to max_iter at the
+    precision limit).
 
     Returns ``(t, x_new, f_new, g_new, n_fev)``, with ``t = None`` when 60
     halvings found no acceptable step, once the step no longer changes ``x``, after
@@ -340,7 +345,8 @@ def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
     """
     t = 1.0
     rounding = 1e3 * _EPS * max(abs(f), 1.0)
-    small = -slope <= rounding
+    noise = _NOISY * max(abs(f), 1.0)
+    noisy = g is not None and -slope <= noise
     flat = 0
     seen_nonfinite = False
     n_fev = 0
@@ -358,13 +364,13 @@ def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
         if not nonfinite:
             if f_new <= target and (f_new < f or target < f):
                 return t, x_new, f_new, g_new, n_fev
-            if small and g is not None and f_new <= f + rounding:
+            if noisy and abs(f_new - f) <= noise:
                 est = -0.5 * float((g + np.asarray(g_new, dtype=np.float64)) @ step)
                 if l1 is not None:
                     est -= float(l1 @ (np.abs(x_new) - np.abs(x)))
                 if est >= -1e-4 * t * slope:
                     return t, x_new, f_new, g_new, n_fev
-        if small and g is not None:
+        if noisy:
             # f's flatness says nothing here; ten refusals by the gradients (the
             # overshoot of a parabola is refused twice) and they are noise
             if n_fev >= 10:
@@ -386,9 +392,10 @@ def _backtrack(fun_grad, x, d, f, slope, h=None, *, g=None, l1=None, info=None):
 
 
 class _Stall:
-    """Counts iterations in a row whose predicted decrease is below the rounding of
-    ``f`` (``small``) and that set no new smallest gradient: at the precision limit
-    the gradient is rounding noise, and steps go on being taken at random."""
+    """Counts iterations in a row whose predicted decrease is below ``sqrt(eps)
+    max(1, |f|)`` (``small``: where f's differences may be rounding) and that set no
+    new smallest gradient: at the precision limit the gradient is rounding noise,
+    and steps go on being taken at random."""
 
     LIMIT = 10
 

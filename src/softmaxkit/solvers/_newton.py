@@ -7,6 +7,7 @@ import numpy as np
 import scipy.linalg
 
 from ._base import (
+    _NOISY,
     _backtrack,
     _check_common,
     _check_hess,
@@ -22,9 +23,6 @@ from ._base import (
 __all__ = ["trust_region_newton_cg", "newton_cholesky", "hessian_from_hessp"]
 
 _EPS = np.finfo(np.float64).eps
-# below this relative decrease f's differences are judged too noisy to rate a step
-# (rounding: cancellation in f = sum of large terms); the gradients rate it instead
-_NOISY = float(np.sqrt(_EPS))
 _LINE_SEARCH_FAILED = "the line search failed (precision limit)"
 _LINE_SEARCH_NONFINITE = ("the line search failed: the objective or gradient was not finite "
                           "(NaN or inf) at its trial points (the edge of the domain)")
@@ -466,7 +464,7 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
             message = _LINE_SEARCH_NONFINITE if info["nonfinite"] else _LINE_SEARCH_FAILED
             mon.step(f, gnorm)
             break
-        small = -slope <= 1e3 * _EPS * max(abs(f), 1.0)
+        small = -slope <= _NOISY * max(abs(f), 1.0)
         x, f = x_new, f_new
         g = np.asarray(g_new, dtype=np.float64)
         gnorm = _inf_norm(g)
