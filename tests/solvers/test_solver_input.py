@@ -274,3 +274,24 @@ def test_l1_weights_values_and_types():
     r1 = proximal_newton(quad, np.zeros(2), 0.2, hess=hess_a, tol=1e-12)
     r2 = proximal_newton(quad, np.zeros(2), [0.2, 0.2], hess=hess_a, tol=1e-12)
     np.testing.assert_array_equal(r1.x, r2.x)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("shape", [(2, 1), (1, 2)])
+def test_a_starting_point_of_more_dimensions_is_refused(solver, shape):
+    # it was flattened silently (fun_grad saw shape (2,)), while an l1 of shape (2, 1)
+    # was refused
+    fg = Counted(quad)
+    with pytest.raises(ValueError, match=re.escape(
+            f"The 'x0' parameter of {OWNER[solver]} must be a 1-D array of shape (n,) (or a "
+            f"scalar, taken as shape (1,)); got an array of shape {shape}.")):
+        run(solver, fg, np.zeros(shape))
+    assert fg.points == []
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_scalar_starting_point_is_shape_one(solver):
+    res = run(solver, lambda x: (float((x[0] - 2) ** 2), 2 * (x - 2)), 5.0,
+              hess=lambda x: 2 * np.eye(1), hessp=lambda x: (lambda v: 2 * v), tol=1e-10)
+    assert res.x.shape == (1,) and res.converged
+    np.testing.assert_allclose(res.x, [2.0])

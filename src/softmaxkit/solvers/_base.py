@@ -183,8 +183,16 @@ def _inf_norm(g):
     return float(np.max(np.abs(g))) if g.size else 0.0
 
 
-def _check_x0(x0):
-    x = np.array(x0, dtype=np.float64).ravel()
+def _check_x0(x0, owner):
+    """``x0`` as a new float64 vector: 1-D (a scalar is taken as shape (1,)); an array
+    of more dimensions is refused (it was flattened silently, and ``fun_grad`` then
+    saw another shape than the caller's), as are NaN and inf."""
+    x = np.array(x0, dtype=np.float64)
+    if x.ndim > 1:
+        raise ValueError(f"The 'x0' parameter of {owner} must be a 1-D array of shape (n,) "
+                         f"(or a scalar, taken as shape (1,)); got an array of shape "
+                         f"{x.shape}.")
+    x = x.reshape(-1)
     if not np.all(np.isfinite(x)):
         raise ValueError("The starting point of a solver must be finite.")
     return x

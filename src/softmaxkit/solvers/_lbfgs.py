@@ -29,7 +29,8 @@ def lbfgs(fun_grad, x0, *, tol=1e-6, max_iter=1000, memory=20, verbose=0):
         shown ``f_k + 10 (1 + |f_k|)`` there (``f_k`` the current iterate's value) with
         a zero gradient, so that it backtracks.
     x0 : array_like of shape (n,)
-        Starting point.
+        Starting point, finite; a scalar is taken as shape (1,), an array of more
+        dimensions is refused (ValueError).
     tol : float, default=1e-6
         Stop when ``max |g| <= tol * max(1, |f|)``.
     max_iter : int, default=1000
@@ -75,7 +76,7 @@ def lbfgs(fun_grad, x0, *, tol=1e-6, max_iter=1000, memory=20, verbose=0):
     owner = "lbfgs"
     _check_common(tol, max_iter, owner)
     memory = check_scalar_param(memory, "memory", owner, kind=int, low=1)
-    x = _check_x0(x0)
+    x = _check_x0(x0, owner)
     fun_grad, f0, g0 = _start(fun_grad, x, owner)
     n_fev = [1]
     # the last evaluation (raw values), and the best finite one

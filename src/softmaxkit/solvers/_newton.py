@@ -121,7 +121,8 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
         implementation that reuses what ``fun_grad`` computed must key its cache on
         ``x`` (compare the arrays), not assume the last call.
     x0 : array_like of shape (n,)
-        Starting point.
+        Starting point, finite; a scalar is taken as shape (1,), an array of more
+        dimensions is refused (ValueError).
     precond : callable or None, default=None
         ``precond(x) -> minv`` where ``minv(r)`` applies the inverse of a symmetric
         positive definite approximation ``M`` of the Hessian; the trust region is
@@ -199,7 +200,7 @@ def trust_region_newton_cg(fun_grad, hessp, x0, *, precond=None, tol=1e-6, max_i
     max_cg = check_scalar_param(max_cg, "max_cg", owner, kind=int, low=1, allow_none=True)
     delta0 = check_scalar_param(delta0, "delta0", owner, kind=float, low=0, low_open=True,
                                 allow_none=True)  # inf: no trust region on the first step
-    x = _check_x0(x0)
+    x = _check_x0(x0, owner)
     n = x.size
     max_cg = max(10 * n, 250) if max_cg is None else max_cg
     fun_grad, f, g = _start(fun_grad, x, owner)
@@ -396,7 +397,8 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
         cache on ``x`` is still the safe choice.  ``hessian_from_hessp`` builds one
         from Hessian-vector products.
     x0 : array_like of shape (n,)
-        Starting point.
+        Starting point, finite; a scalar is taken as shape (1,), an array of more
+        dimensions is refused (ValueError).
     tol : float, default=1e-6
         Stop when ``max |g| <= tol * max(1, |f|)``.
     max_iter : int, default=1000
@@ -438,7 +440,7 @@ def newton_cholesky(fun_grad, hess, x0, *, tol=1e-6, max_iter=1000, verbose=0):
     """
     owner = "newton_cholesky"
     _check_common(tol, max_iter, owner)
-    x = _check_x0(x0)
+    x = _check_x0(x0, owner)
     fun_grad, f, g = _start(fun_grad, x, owner)
     n_fev, n_hess = 1, 0
     gnorm = _inf_norm(g)

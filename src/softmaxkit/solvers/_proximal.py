@@ -386,7 +386,8 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, hess_diag=None, 
         ``fun_grad(x) -> (f, g)`` for the smooth part: ``f`` a real scalar, ``g`` of
         shape (n,), both finite at ``x0``.
     x0 : array_like of shape (n,)
-        Starting point.
+        Starting point, finite; a scalar is taken as shape (1,), an array of more
+        dimensions is refused (ValueError).
     l1 : float or array_like of shape (n,)
         Non-negative finite l1 weights (0 for unpenalised coordinates); a scalar
         applies to every coordinate.
@@ -459,7 +460,7 @@ def proximal_newton(fun_grad, x0, l1, *, hess=None, hessp=None, hess_diag=None, 
     _check_common(tol, max_iter, owner)
     if hess is None and hessp is None:
         raise ValueError("proximal_newton needs hess or hessp.")
-    x = _check_x0(x0)
+    x = _check_x0(x0, owner)
     l1a = _real_array(l1, "The 'l1' parameter of proximal_newton")
     if l1a.ndim and l1a.shape != x.shape:
         raise ValueError(f"The 'l1' parameter of {owner} must be a float or an array of "
