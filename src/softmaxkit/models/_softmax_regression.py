@@ -775,7 +775,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         it is reached.
     class_weight : dict, "balanced" or None, default=None
         Class weights multiplying the sample weights; "balanced" uses
-        ``n_samples / (n_classes * np.bincount(y))`` as scikit-learn does.
+        ``sum(s) / (n_classes * np.bincount(y, weights=s))`` (``s`` the sample
+        weights, 1 by default; soft targets counted fractionally) as scikit-learn
+        (>= 1.6) does.  A dict key that is not a class is a ValueError.
     warm_start : bool, default=False
         Start from the previous solution when refitting.
     verbose : int >= 0 or bool, default=0
