@@ -120,10 +120,12 @@ def atomic_path(path):
         raise _path_error(exc, path) from None
     try:
         yield tmp
-        if mode is not None:
-            os.chmod(tmp, mode)  # exactly, whatever the umask removed at creation
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        if mode is not None:
+            # exactly, whatever the umask removed at creation; after the fsync, whose
+            # open for writing a read-only mode (0o444) would refuse to a non-root owner
+            os.chmod(tmp, mode)
         try:
             os.replace(tmp, real)
         except OSError as exc:
