@@ -123,6 +123,36 @@ def check_class_weights(w, classes):
     return w
 
 
+def class_weight_vector(class_weight, classes, totals, weight_sum):
+    """Per-class weights of SoftmaxRegression, in memory and on Dask, from the sample-weighted
+    class ``totals`` (soft targets: ``sum_i s_i Y_i``) and ``weight_sum`` (``sum_i
+    s_i``): "balanced" is ``weight_sum / (K * totals)`` (scikit-learn >= 1.6), a
+    class of total 0 refused; a dict may name classes only (1 for the others);
+    the weights must be finite and non-negative."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):  # "balanced" (checked by _check_params)
+        empty = np.flatnonzero(~(totals > 0))
+        if empty.size:
+            raise ValueError(
+                "class_weight='balanced' needs samples of positive weight in every "
+                f"class; class {plain(classes[empty[0]])!r} has none (a total "
+                "sample weight of 0).")
+        w = weight_sum / (classes.size * totals)
+    else:
+        unknown = [k for k in class_weight if not any(k == c for c in classes.tolist())]
+        if unknown:
+            shown = ", ".join(repr(plain(k)) for k in unknown[:5])
+            what = ("keys that are not classes" if len(unknown) > 1
+                    else "a key that is not a class")
+            raise ValueError(
+                f"class_weight has {what} of y: {shown} "
+                f"(the classes are {[plain(c) for c in classes[:10]]!r}"
+                f"{' ...' if classes.size > 10 else ''}).")
+        w = np.array([float(class_weight.get(c, 1.0)) for c in classes])
+    return check_class_weights(w, classes)  # as in memory: finite, non-negative
+
+
 def _soft_base_tol(dtype):
     """The row-sum tolerance of probabilities held in the float ``dtype``
     (by size, so that a big-endian '>f8' is float64): 1e-6 for float64, 1e-4

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import check_class_weights, check_entry_range, check_label_kinds, plain
+from .._validation import (
+    check_entry_range,
+    check_label_kinds,
+    class_weight_vector,
+    plain,
+)
 from . import _chunks
 from ._runtime import _ClientRunner, _LocalRunner, active_client, total_memory
 
@@ -51,36 +56,6 @@ def _float_dtype(X, dtype):
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64; got {dtype}.")
     return dtype
-
-
-def _class_weight_vector(class_weight, classes, totals, weight_sum):
-    """Per-class weights by the in-memory estimator's rule, from the sample-weighted
-    class ``totals`` (soft targets: ``sum_i s_i Y_i``) and ``weight_sum`` (``sum_i
-    s_i``): "balanced" is ``weight_sum / (K * totals)`` (scikit-learn >= 1.6), a
-    class of total 0 refused; a dict may name classes only (1 for the others);
-    the weights must be finite and non-negative."""
-    if class_weight is None:
-        return None
-    if isinstance(class_weight, str):  # "balanced" (checked by _check_params)
-        empty = np.flatnonzero(~(totals > 0))
-        if empty.size:
-            raise ValueError(
-                "class_weight='balanced' needs samples of positive weight in every "
-                f"class; class {plain(classes[empty[0]])!r} has none (a total "
-                "sample weight of 0).")
-        w = weight_sum / (classes.size * totals)
-    else:
-        unknown = [k for k in class_weight if not any(k == c for c in classes.tolist())]
-        if unknown:
-            shown = ", ".join(repr(plain(k)) for k in unknown[:5])
-            what = ("keys that are not classes" if len(unknown) > 1
-                    else "a key that is not a class")
-            raise ValueError(
-                f"class_weight has {what} of y: {shown} "
-                f"(the classes are {[plain(c) for c in classes[:10]]!r}"
-                f"{' ...' if classes.size > 10 else ''}).")
-        w = np.array([float(class_weight.get(c, 1.0)) for c in classes])
-    return check_class_weights(w, classes)  # as in memory: finite, non-negative
 
 
 def _check_label_kinds(stats):
@@ -380,7 +355,7 @@ class DaskDataTerm:
                 np.add.at(counts, pos, st["counts"])
                 np.add.at(totals, pos, st["totals"])
         self.class_counts = counts
-        cw = _class_weight_vector(class_weight, classes, totals,
+        cw = class_weight_vector(class_weight, classes, totals,
                                   sum(st["wsum"] for st in stats))
         self._class_weight_vec = cw
         self._set_class_totals(totals if cw is None else totals * cw)
@@ -418,7 +393,7 @@ class DaskDataTerm:
                 second += st["second"]
         self.class_counts = counts
         # sum_j second[j, k] = sum_i s_i Y_ik: the sample-weighted class totals
-        cw = _class_weight_vector(class_weight, self.classes, second.sum(axis=0),
+        cw = class_weight_vector(class_weight, self.classes, second.sum(axis=0),
                                   sum(st["wsum"] for st in stats if st["n"]))
         self._class_weight_vec = cw
         self._set_class_totals(second.sum(axis=0) if cw is None else cw @ second)

@@ -23,10 +23,10 @@ from sklearn.utils.validation import (
 from .. import _pool
 from .._validation import (
     check_choice_param,
-    check_class_weights,
     check_entry_range,
     check_label_kinds,
     check_scalar_param,
+    class_weight_vector,
     first_missing_label,
     param_error,
     products_fit,
@@ -992,32 +992,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                             "(e.g. compute_class_weight('balanced', ...) on the whole "
                             "training set) or a Dask collection, whose classes are counted "
                             "first.")
-            if isinstance(cw, str):
-                # scikit-learn's rule (>= 1.6) with the sample weights:
-                # w_k = sum(s) / (K * sum of s over class k), soft targets counted
-                # fractionally
-                sw = np.ones(Y.shape[0]) if s is None else s.astype(np.float64)
-                tot = (np.bincount(Y, weights=sw, minlength=classes.size) if Y.ndim == 1
-                       else sw @ Y.astype(np.float64))
-                empty = np.flatnonzero(~(tot > 0))
-                if empty.size:
-                    raise ValueError(
-                        "class_weight='balanced' needs samples of positive weight in every "
-                        f"class; class {_plain(classes[empty[0]])!r} has none (a total "
-                        "sample weight of 0).")
-                w = sw.sum() / (classes.size * tot)
-            else:
-                unknown = [k for k in cw if not any(k == c for c in classes.tolist())]
-                if unknown:
-                    shown = ", ".join(repr(_plain(k)) for k in unknown[:5])
-                    what = ("keys that are not classes" if len(unknown) > 1
-                            else "a key that is not a class")
-                    raise ValueError(
-                        f"class_weight has {what} of y: {shown} "
-                        f"(the classes are {[_plain(c) for c in classes[:10]]!r}"
-                        f"{' ...' if classes.size > 10 else ''}).")
-                w = np.array([float(cw.get(c, 1.0)) for c in classes])
-            w = check_class_weights(w, classes)
+            sw = np.ones(Y.shape[0]) if s is None else s.astype(np.float64)
+            tot = (np.bincount(Y, weights=sw, minlength=classes.size) if Y.ndim == 1
+                   else sw @ Y.astype(np.float64))  # soft targets counted fractionally
+            w = class_weight_vector(cw, classes, tot, float(sw.sum()))
             per = w[Y] if Y.ndim == 1 else Y.astype(np.float64) @ w
             per = per.astype(X.dtype)
             s = per if s is None else s * per
