@@ -271,3 +271,22 @@ def test_two_valued_labels_coded_otherwise_get_a_recode_hint(code):
     Y3[0, 0] = 2                                 # 0, 1 and 2: really more than two
     with pytest.raises(ValueError, match=r"got 2 at row 0, column 0 \(more than two classes\)"):
         OneVsRestLogistic().fit(X, Y3)
+
+
+def test_label_without_negatives_of_positive_weight_is_refused_despite_rounding():
+    """The negatives were sum(w) - w @ Y: rounding left ~4e-16 when every negative
+    had weight 0, and the label was fitted (intercept 21) or refused by the binary
+    model's message instead of this one."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(34, 3))
+    seen = 0
+    for _ in range(50):
+        w = rng.uniform(0, 1, 34)
+        Y = np.ones((34, 1))
+        Y[:3, 0] = 0.0
+        w[:3] = 0.0                                    # the negatives weigh nothing
+        seen += float(w.sum() - w @ Y[:, 0]) != 0.0    # where the old rule missed it
+        with pytest.raises(ValueError, match=r"Label column 0 \(0\) of y holds only 1s among "
+                                             r"the samples of positive weight"):
+            OneVsRestLogistic().fit(X, Y, sample_weight=w)
+    assert seen > 0                                    # the case the old rule missed occurs

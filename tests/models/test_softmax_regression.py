@@ -1330,3 +1330,49 @@ def test_l1_on_many_rows_uses_hessian_products(sparse_x, monkeypatch):
     assert f[0] == pytest.approx(f[1], rel=1e-10)
     assert abs(int((m.coef_ == 0).sum()) - int((ref.coef_ == 0).sum())) <= 2
     assert (m.coef_ == 0).sum() > 0
+
+
+def test_warning_after_the_float64_refinement_counts_every_iteration():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    with pytest.warns(ConvergenceWarning, match=r"did not converge after 10 iterations") as rec:
+        m = SoftmaxRegression(C=100, tol=1e-10, max_iter=10).fit(X, y)
+    assert len(rec) == 1 and m.n_iter_ == 10
+
+
+def test_loaded_partial_fit_model_notices_a_layout_change_of_the_same_size(tmp_path):
+    """K=3, d=2: no intercept and a penalty has K d = 6 parameters, penalty=None with
+    an intercept (K-1)(d+1) = 6; a loaded model (no layout of its own) read the old
+    vector in the new layout."""
+    from softmaxkit.io import load_model, save_model
+
+    X, y = _synthetic(n=200, d=2, K=3, seed=19)
+    m = SoftmaxRegression(fit_intercept=False, random_state=0)
+    for _ in range(20):
+        m.partial_fit(X, y, classes=np.arange(3))
+    loaded = load_model(save_model(m, tmp_path / "m.skm"))
+    for est in (m, loaded):
+        before = est.predict_proba(X)
+        est.set_params(penalty=None, fit_intercept=True)
+        est.partial_fit(X[:1], y[:1])
+        assert np.abs(est.predict_proba(X) - before).max() < 0.02
+    np.testing.assert_allclose(loaded.coef_, m.coef_, rtol=1e-12, atol=1e-12)
+
+
+def test_dask_term_takes_the_explicit_hessian_cost_rule(monkeypatch):
+    from softmaxkit.models import _softmax_regression as srm
+
+    class Term:                       # what the rule reads from a Dask term: no X
+        n_samples = 60_000
+
+        def hessian(self):            # pragma: no cover - only its presence matters
+            pass
+
+    class Obj:
+        n_params = 5 * 151
+
+    assert not SoftmaxRegression._explicit_hessian_ok(Term(), Obj())
+    monkeypatch.setattr(srm, "_EXPLICIT_HESSIAN_WORK", 1e12)
+    assert SoftmaxRegression._explicit_hessian_ok(Term(), Obj())

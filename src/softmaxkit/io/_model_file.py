@@ -828,6 +828,9 @@ def _parse_model(path):
         setattr(model, k, v)
     if partial is not None:
         model._partial = partial
+        # the parametrisation the state's vector is in: the saved parameters'
+        # (partial_fit compares it with the parameters of its next call)
+        model._partial_layout = model._params_layout()
     return model, meta
 
 

@@ -74,8 +74,10 @@ def _check_indicator(Y, n, sample_weight=None):
         raise ValueError(f"y of {_OWNER} must have at least one label column; got 0.")
     Y = Y.astype(np.float64)
     w = np.ones(n) if sample_weight is None else sample_weight.astype(np.float64)
-    pos = w @ Y                       # the (weighted) positives and negatives of each label
-    neg = w.sum() - pos
+    # the (weighted) positives and negatives of each label; not w.sum() - pos, which
+    # rounding leaves at ~4e-16 when every negative has weight 0
+    pos = w @ Y
+    neg = w @ (1.0 - Y)
     for j in range(Y.shape[1]):
         if pos[j] <= 0 or neg[j] <= 0:
             which = "0s" if pos[j] <= 0 else "1s"

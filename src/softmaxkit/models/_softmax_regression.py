@@ -42,7 +42,7 @@ from ..solvers import (
     proximal_newton,
     trust_region_newton_cg,
 )
-from ..solvers._base import quiet_convergence
+from ..solvers._base import convergence_text, quiet_convergence
 
 __all__ = ["SoftmaxRegression"]
 
@@ -1100,6 +1100,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             kw["cg_gtol"] = 0.0
         return trust_region_newton_cg(obj.fun_grad, obj.hessp, x0, precond=precond, **kw)
 
+    def _params_layout(self):
+        """``_partial_layout`` of the objective the current parameters give, for a
+        fitted model (a loaded one's optimiser state is in that layout)."""
+        reference = self.penalty is None or bool(np.isinf(float(self.C)))
+        m = int(self.n_features_in_) + int(bool(self.fit_intercept))
+        K = len(self.classes_)
+        return (reference, bool(self.fit_intercept), (K - int(reference)) * m)
+
     @staticmethod
     def _explicit_hessian_ok(term, obj):
         """Proximal Newton with the explicit Hessian (coordinate descent on it) when
@@ -1109,7 +1117,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         it every iteration); Hessian-vector products otherwise."""
         if obj.n_params > _EXPLICIT_HESSIAN_MAX or not hasattr(term, "hessian"):
             return False
-        n = getattr(getattr(term, "X", None), "shape", (None,))[0]
+        X = getattr(term, "X", None)
+        n = X.shape[0] if X is not None else getattr(term, "n_samples", None)  # Dask
         return n is None or n * float(obj.n_params) ** 2 <= _EXPLICIT_HESSIAN_WORK
 
     @staticmethod
@@ -1184,7 +1193,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             history = np.concatenate([history, np.asarray(res.history[1:]) * scale])
         if quiet and texts and not (
                 res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))):
-            warnings.warn(texts[-1], ConvergenceWarning, stacklevel=3)
+            name, _, message = texts[-1]      # the last phase's, with every iteration
+            warnings.warn(convergence_text(name, n_iter, message), ConvergenceWarning,
+                          stacklevel=3)
         self._set_coef(obj.expand(res.x), term, obj)
         self.n_iter_ = n_iter
         self.loss_curve_ = history
@@ -1311,7 +1322,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             term = self._make_data_term(X, y, sample_weight, reset=False)
         obj = _PenalizedObjective(term, self.penalty, float(self.C), self.l1_ratio)
         if not first and (np.size(self._partial["x"]) != obj.n_params or getattr(
-                self, "_partial_layout", _partial_layout(obj)) != _partial_layout(obj)):
+                self, "_partial_layout", None) != _partial_layout(obj)):
             # set_params changed the parametrisation (penalty None <-> not, C=inf,
             # fit_intercept): go on from the current coefficients in the new one
             self._partial, first, fitted = None, True, True

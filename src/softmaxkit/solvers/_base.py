@@ -158,25 +158,31 @@ _QUIET = contextvars.ContextVar("softmaxkit_solver_quiet", default=None)
 @contextlib.contextmanager
 def quiet_convergence():
     """Within this context (this thread or task only) the solvers issue no
-    ``ConvergenceWarning``; the texts they would have warned are collected in the
-    list this yields, for the caller to issue or drop (the result says whether a
-    solver converged)."""
-    texts = []
-    token = _QUIET.set(texts)
+    ``ConvergenceWarning``; what they would have warned is collected in the list
+    this yields, as ``(solver name, n_iter, message)`` (:func:`convergence_text`
+    makes the warning's text), for the caller to issue or drop (the result says
+    whether a solver converged)."""
+    notes = []
+    token = _QUIET.set(notes)
     try:
-        yield texts
+        yield notes
     finally:
         _QUIET.reset(token)
 
 
-def _warn_not_converged(name, n_iter, message):
-    text = (f"The {name} solver did not converge after {n_iter} iterations "
+def convergence_text(name, n_iter, message):
+    """The text of a solver's ConvergenceWarning."""
+    return (f"The {name} solver did not converge after {n_iter} iterations "
             f"({message}). Increase max_iter, loosen tol or scale the features.")
-    texts = _QUIET.get()
-    if texts is not None:
-        texts.append(text)
+
+
+def _warn_not_converged(name, n_iter, message):
+    notes = _QUIET.get()
+    if notes is not None:
+        notes.append((name, n_iter, message))
         return
-    warnings.warn(text, _convergence_warning_class(), stacklevel=4)
+    warnings.warn(convergence_text(name, n_iter, message), _convergence_warning_class(),
+                  stacklevel=4)
 
 
 def _inf_norm(g):
