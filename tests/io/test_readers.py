@@ -229,6 +229,13 @@ def test_target_optional_when_not_required(tmp_path):
         ("a,b,y\n1,2,u\n3,4,\n", r"target column 'y', row 2 of .*missing label"),
         ("a,b,y\n", r"has a header but no data rows"),
         ("a,b\n1,2\n", r"target column 'y' not found in .*; columns are: 'a', 'b'"),
+        # header refusals: an empty name in the middle, a trailing separator on every
+        # line, and on the data lines only (pandas would take the first column as the
+        # row index and shift the others)
+        ("a,,y\n1,2,u\n", r"column 2 of .* has an empty header name"),
+        ("a,b,y,\n1,2,x,\n3,4,y,\n", r"column 4 .*empty header name.*trailing ','"),
+        ("a,b,y\n1,2,x,\n3,4,y,\n", r"data row 1 \(line 2\) of .* has more fields \(4\) "
+                                     r"than the header \(3\).*trailing ','"),
     ],
 )
 def test_csv_errors_name_column_and_row(tmp_path, text, match):
@@ -349,26 +356,6 @@ def test_csv_saved_with_its_index_is_refused(tmp_path):
                                             r".*row index.*index=False") as info:
             read()
         assert "\n" not in str(info.value)
-
-
-def test_csv_empty_header_name_in_the_middle_is_refused(tmp_path):
-    p = write(tmp_path, "d.csv", "a,,y\n1,2,u\n")
-    with pytest.raises(DataError, match=r"column 2 of .* has an empty header name"):
-        read_table(p, target="y")
-
-
-def test_csv_trailing_separator_is_refused(tmp_path):
-    p = write(tmp_path, "d.csv", "a,b,label,\n1,2,x,\n3,4,y,\n")
-    with pytest.raises(DataError, match=r"column 4 .*empty header name.*trailing ','"):
-        read_table(p, target="label")
-
-
-def test_csv_trailing_separator_on_data_lines_only_is_refused(tmp_path):
-    # pandas would take the first column as the row index and shift the others
-    p = write(tmp_path, "d.csv", "a,b,label\n1,2,x,\n3,4,y,\n")
-    with pytest.raises(DataError, match=r"data row 1 \(line 2\) of .* has more fields \(4\) "
-                                        r"than the header \(3\).*trailing ','"):
-        read_table(p, target="b")
 
 
 @pytest.mark.parametrize("name, match", [
