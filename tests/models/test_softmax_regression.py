@@ -942,6 +942,69 @@ def test_class_blocks_equal_the_exact_blocks_and_reuse_their_rows(weighted):
     np.testing.assert_array_equal(fresh.class_blocks(coef.ravel(), len(y)), got)
 
 
+def _exact_class_blocks(X, coef, sw):
+    Xt = np.hstack([X, np.ones((len(X), 1))])
+    P = softmax(Xt @ coef.reshape(-1, Xt.shape[1]).T, axis=1)
+    w = P * (1 - P) * (1.0 if sw is None else sw[:, None])
+    return np.einsum("ik,ia,ib->kab", w, Xt, Xt), w, Xt
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sampled_class_blocks_are_the_sum_over_the_drawn_rows(weighted, dtype):
+    """With fewer rows than X has, each block is estimated on rows drawn in proportion
+    to their weight ``s_i p_ik (1 - p_ik)`` at fixed points of the weights' running
+    sum, each drawn row counting ``total / rows``: the result equals that sum written
+    out with every draw (rows drawn several times included) to float32 rounding, is
+    the same on a second call, and needs no random state."""
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=3000, d=6, K=4, seed=12, scale=2.0)
+    sw = np.random.default_rng(3).uniform(0.1, 3.0, len(y)) if weighted else None
+    coef = np.random.default_rng(4).normal(scale=1.5, size=4 * 7)
+    exact, w, Xt = _exact_class_blocks(X, coef, sw)
+    term = mod._LinearSoftmaxTerm(X.astype(dtype), y.astype(np.intp), sw, 4, True)
+    term.loss_gradient(coef)
+    rows = 1500
+    got = term.class_blocks(coef, rows)
+    want = np.empty_like(exact)
+    repeats = 0
+    for k in range(4):
+        cum = np.cumsum(w[:, k])
+        idx = np.minimum(np.searchsorted(cum, (np.arange(rows) + 0.5) / rows * cum[-1],
+                                         side="right"), len(y) - 1)
+        repeats += rows - np.unique(idx).size
+        want[k] = Xt[idx].T @ Xt[idx] * cum[-1] / rows
+    assert repeats > 0   # some rows are drawn more than once
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+    np.testing.assert_array_equal(term.class_blocks(coef, rows), got)
+
+
+def test_sampled_class_blocks_beat_a_uniform_subset():
+    """Where most rows are all but sure of most classes, drawing rows by their weight
+    estimates every block far better than as many rows drawn uniformly (the estimate
+    the blocked state of very large problems still uses)."""
+    import softmaxkit.models._softmax_regression as mod
+
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((20000, 8))
+    coef = rng.normal(scale=1.5, size=6 * 9)   # logits of standard deviation about 4
+    y = rng.integers(0, 6, len(X))
+    exact, _, _ = _exact_class_blocks(X, coef, None)
+    term = mod._LinearSoftmaxTerm(X, y.astype(np.intp), None, 6, True)
+    term.loss_gradient(coef)
+    sampled = term.class_blocks(coef, 500)
+    uniform = mod._LinearSoftmaxTerm(X, y.astype(np.intp), None, 6, True)
+    uniform._state_at = lambda c: None        # no probabilities: the uniform subset
+    uniform = uniform.class_blocks(coef, 500)
+
+    def err(A):
+        return np.linalg.norm(A - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
+
+    assert err(sampled).max() < 0.2
+    assert err(sampled).max() < min(err(uniform).min(), 0.5 * err(uniform).max())
+
+
 def test_soft_targets_are_renormalised_and_warm_start_is_centred():
     """Soft targets within the validation tolerance of 1 are rescaled to sum to 1 (so
     the gradient sums to 0 over the classes); an uncentred warm start is centred."""
@@ -958,9 +1021,9 @@ def test_soft_targets_are_renormalised_and_warm_start_is_centred():
     assert warm.n_iter_ <= 2
 
 
-def test_class_blocks_built_after_4_and_rebuilt_after_8_cg_steps(monkeypatch):
+def test_class_blocks_built_after_1_and_rebuilt_after_8_cg_steps(monkeypatch):
     """The blocks replace the Kronecker preconditioner after a Newton step of more
-    than 4 CG steps and are rebuilt only after a step of more than 8."""
+    than 1 CG step and are rebuilt only after a step of more than 8."""
     import softmaxkit.models._softmax_regression as mod
 
     X, y = _synthetic(n=300, d=12, K=4, seed=3)
@@ -972,7 +1035,7 @@ def test_class_blocks_built_after_4_and_rebuilt_after_8_cg_steps(monkeypatch):
                         lambda self, x: built.append(1) or orig(self, x))
     x = np.zeros(obj.n_params)
     term.loss_gradient(obj.expand(x))
-    for cg_steps, builds in ((0, 0), (4, 0), (5, 1), (5, 1), (8, 1), (9, 2), (3, 2)):
+    for cg_steps, builds in ((0, 0), (1, 0), (2, 1), (5, 1), (8, 1), (9, 2), (3, 2)):
         obj._n_hv += cg_steps
         obj.precond(x)
         assert len(built) == builds, (cg_steps, builds)
