@@ -914,6 +914,54 @@ def test_class_block_preconditioner_reaches_scikit_learns_optimum(monkeypatch, w
     np.testing.assert_allclose(ours.coef_.sum(axis=0), 0, atol=1e-12)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_sampled_class_blocks_with_soft_targets_and_zero_weights(monkeypatch, fit_intercept):
+    """The weight-drawn blocks with soft targets, rows of weight 0 (never drawn) and
+    no intercept: the optimum is SciPy's L-BFGS-B one on the same objective."""
+    import scipy.optimize
+
+    import softmaxkit.models._softmax_regression as mod
+
+    X, y = _synthetic(n=600, d=5, K=3, seed=41, scale=2.0)
+    rng = np.random.default_rng(5)
+    Y = softmax(rng.normal(scale=2.0, size=(len(y), 3)) + 3 * np.eye(3)[y], axis=1)
+    sw = rng.uniform(0.5, 2.0, len(y))
+    sw[::7] = 0.0
+    drawn = []
+    orig = mod._LinearSoftmaxTerm._class_blocks_sampled
+
+    def spy(self, state, rows, dt):
+        drawn.append(rows)
+        return orig(self, state, rows, dt)
+
+    monkeypatch.setattr(mod._LinearSoftmaxTerm, "_class_blocks_sampled", spy)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_CG", 0)
+    monkeypatch.setattr(mod, "_BLOCK_PRECOND_REBUILD_CG", 0)
+    monkeypatch.setattr(mod, "_TINY_WORK", 0)
+    C = 2.0
+    ours = SoftmaxRegression(C=C, solver="newton-cg", tol=1e-10,
+                             fit_intercept=fit_intercept).fit(X, Y, sw)
+    assert drawn and all(r < len(y) for r in drawn)
+    m = 5 + int(fit_intercept)
+    Xt = np.hstack([X, np.ones((len(X), 1))])[:, :m]
+
+    def f(c):
+        W = c.reshape(3, m)
+        L = log_softmax(Xt @ W.T, axis=1)
+        P = np.exp(L)
+        val = -C * np.sum(sw[:, None] * Y * L) + 0.5 * np.sum(W[:, :5] ** 2)
+        G = C * ((sw[:, None] * (P - Y)).T @ Xt)
+        G[:, :5] += W[:, :5]
+        return val, G.ravel()
+
+    ref = scipy.optimize.minimize(f, np.zeros(3 * m), jac=True, method="L-BFGS-B",
+                                  options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000})
+    W_ours = np.hstack([ours.coef_, ours.intercept_[:, None]])[:, :m]
+    assert f(W_ours.ravel())[0] <= ref.fun + 1e-9
+    P_ref = softmax(Xt @ ref.x.reshape(3, m).T, axis=1)
+    np.testing.assert_allclose(ours.predict_proba(X), P_ref, atol=1e-6)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_class_blocks_equal_the_exact_blocks_and_reuse_their_rows(weighted):
     """The per-class blocks from all rows equal the exact float64 blocks to float32
