@@ -1092,7 +1092,8 @@ def test_class_blocks_built_after_1_and_rebuilt_after_8_cg_steps(monkeypatch):
 def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     """The per-class blocks are used only for dense X, with K m^2 within the memory
     cap, and either estimated on a subset (n >= 2.5 m^2 rows: about two
-    Hessian-vector products) or exact on all rows with m <= 128 columns."""
+    Hessian-vector products), exact on all rows with m <= 128 columns, or estimated
+    on 10 m rows for wider X with n >= m^2 / 4."""
     import softmaxkit.models._softmax_regression as mod
 
     def obj(n, d, K, sparse=False):
@@ -1108,7 +1109,10 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     assert not obj(3000, 30, 40, sparse=True)._block_precond_ok()
     assert obj(3000, 60, 20)._block_precond_ok()       # n < 2.5 m^2, m = 61 <= 128
     assert obj(3000, 60, 20)._block_rows() == 3000     # exact: all rows
-    assert not obj(3000, 200, 5)._block_precond_ok()   # m = 201 > 128 and n < 2.5 m^2
+    assert not obj(3000, 200, 5)._block_precond_ok()   # m = 201 > 128 and n < m^2 / 4
+    assert obj(10_101, 200, 5)._block_precond_ok()     # n >= m^2 / 4 = 10100.25
+    assert obj(10_101, 200, 5)._block_rows() == 2010   # 10 m rows, drawn by weight
+    assert not obj(10_100, 200, 5)._block_precond_ok()
     assert obj(120_000, 200, 5)._block_precond_ok()    # n >= 2.5 m^2
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
     assert not obj(3000, 30, 40)._block_precond_ok()
