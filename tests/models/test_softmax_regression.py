@@ -1004,7 +1004,8 @@ def test_sampled_class_blocks_are_the_sum_over_the_drawn_rows(weighted, dtype):
     to their weight ``s_i p_ik (1 - p_ik)`` at fixed points of the weights' running
     sum, each drawn row counting ``total / rows``: the result equals that sum written
     out with every draw (rows drawn several times included) to float32 rounding, is
-    the same on a second call, and needs no random state."""
+    the same on a second call, and needs no random state; float64 X is not copied
+    whole to float32 for it (only the drawn rows are cast)."""
     import softmaxkit.models._softmax_regression as mod
 
     X, y = _synthetic(n=3000, d=6, K=4, seed=12, scale=2.0)
@@ -1026,6 +1027,7 @@ def test_sampled_class_blocks_are_the_sum_over_the_drawn_rows(weighted, dtype):
     assert repeats > 0   # some rows are drawn more than once
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
     np.testing.assert_array_equal(term.class_blocks(coef, rows), got)
+    assert term._X32 is None   # no float32 copy of all of X made for the drawn rows
 
 
 def test_sampled_class_blocks_beat_a_uniform_subset():

@@ -72,8 +72,8 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # the projected preconditioned Hessian at the optimum is 2.6 with them, 9.2 with as many
 # rows drawn uniformly, 1.9 with all rows and 39 with the Kronecker one: see
 # _LinearSoftmaxTerm._class_blocks_sampled); below that they are exact (all rows) when m <=
-# _BLOCK_PRECOND_EXACT_MAX_M, a cost of at most m / 4 <= 32 products in multiply-adds (the
-# syrk runs several times faster than the products' skinny GEMMs), and drawn by weight
+# _BLOCK_PRECOND_EXACT_MAX_M, a cost of at most m / 2 <= 64 products in multiply-adds (the
+# matmuls run several times faster than the products' skinny GEMMs), and drawn by weight
 # from _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (make_classification
 # 30,000 x 200 x 8 and 50,000 x 150 x 10: 28-29 -> 16 products, 15-25% faster; they had
 # no blocks before).  Exact blocks replaced
@@ -394,7 +394,8 @@ class _LinearSoftmaxTerm:
         at the optimum, with 2,020 rows, the condition number of the projected
         preconditioned Hessian is 2.6 this way against 9.2 with a uniform subset
         (1.9 with all rows)."""
-        X = self._x32() if dt == np.float32 else self.X
+        # the float32 copy of X when the fit made one; else the drawn rows are cast
+        X = self._X32 if dt == np.float32 and self._X32 is not None else self.X
         d, K = self.n_features, self.n_classes
         m = d + int(self.fit_intercept)
         PT = np.asarray(state.probs().T, dtype=np.float64, order="C")   # (K, n)
@@ -417,7 +418,7 @@ class _LinearSoftmaxTerm:
                 # the points are sorted, so a row drawn several times comes in a run
                 first = np.flatnonzero(np.diff(idx, prepend=-1))
                 count = np.diff(first, append=idx.size).astype(dt)
-                Xg = X[idx[first]]
+                Xg = np.asarray(X[idx[first]], dtype=dt)
                 Xw = Xg * count[:, None]
                 block = out[k]
                 block[:d, :d] = Xg.T @ Xw
