@@ -181,6 +181,17 @@ def _abs_max(X):
     return float(max(-np.min(data), np.max(data)))
 
 
+def _over_classes(fn, K, threads):
+    """``fn(lo, hi)`` over the class ranges ``[lo, hi)`` of ``range(K)``, shared out
+    to at most ``threads`` threads (NumPy's matmul releases the GIL)."""
+    threads = min(threads, K)
+    if threads <= 1:
+        fn(0, K)
+        return
+    edges = np.linspace(0, K, threads + 1).round().astype(int).tolist()
+    _pool.run_tasks(fn, list(zip(edges[:-1], edges[1:], strict=True)))
+
+
 class _LinearSoftmaxTerm:
     """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
     caching the probabilities of the last gradient for the Hessian products."""
@@ -368,7 +379,7 @@ class _LinearSoftmaxTerm:
         # us, 20,000 x 101 4.3 against 5.5 ms; SciPy's syrk also holds the GIL)
         root = np.sqrt(w)
         out = np.empty((K, m, m))
-        threads = min(self._loss._threads, K)
+        threads = self._loss._threads
 
         def blocks(lo, hi):
             for k in range(lo, hi):
@@ -376,11 +387,7 @@ class _LinearSoftmaxTerm:
                 out[k] = R.T @ R
                 out[k] *= scale
 
-        if threads <= 1:
-            blocks(0, K)
-            return out
-        edges = np.linspace(0, K, threads + 1).round().astype(int).tolist()
-        _pool.run_tasks(blocks, list(zip(edges[:-1], edges[1:], strict=True)))
+        _over_classes(blocks, K, threads)
         return out
 
     def _class_blocks_sampled(self, state, rows, dt):
@@ -402,7 +409,7 @@ class _LinearSoftmaxTerm:
         sw = None if self.s is None else self.s.astype(np.float64)
         points = (np.arange(rows) + 0.5) / rows
         out = np.zeros((K, m, m))
-        threads = min(self._loss._threads, K)
+        threads = self._loss._threads
 
         def blocks(lo, hi):
             for k in range(lo, hi):
@@ -429,11 +436,7 @@ class _LinearSoftmaxTerm:
                     block[d, d] = rows
                 block *= tot / rows
 
-        if threads <= 1:
-            blocks(0, K)
-            return out
-        edges = np.linspace(0, K, threads + 1).round().astype(int).tolist()
-        _pool.run_tasks(blocks, list(zip(edges[:-1], edges[1:], strict=True)))
+        _over_classes(blocks, K, threads)
         return out
 
     def kron_factors(self, coef):
