@@ -173,3 +173,11 @@ def run_tasks(fn, tasks):
         if exc is not None:
             raise exc
     return [first] + [f.result() for f in futures]
+
+
+def run_ranges(fn, n, threads):
+    """``fn(lo, hi)`` over near-equal consecutive ranges covering ``range(n)``, one
+    per thread, at most ``threads`` (``fn`` must release the GIL to gain)."""
+    threads = max(1, min(int(threads), int(n)))
+    edges = [round(i * n / threads) for i in range(threads + 1)]
+    run_tasks(fn, list(zip(edges[:-1], edges[1:], strict=True)))

@@ -153,6 +153,60 @@ def test_term_releases_worker_memory(client):
         term.loss_gradient(coef)
 
 
+@pytest.mark.parametrize("persist", [True, False], ids=["persisted", "streaming"])
+def test_preconditioner_factors_equal_in_memory(client, persist):
+    """The Kronecker factors (A over the features, B over the classes) equal the
+    in-memory term's, class weights included; the per-class Hessian blocks from
+    every row equal the exact ones (an einsum over the rows), and from fewer rows
+    (each chunk drawing its share by weight) estimate them, the same on a second
+    call."""
+    from softmaxkit.models import _softmax_regression as mod
+
+    X, y, s = _data(11)
+    cw = {0: 2.0, 1: 0.5}
+    coef = np.random.default_rng(12).normal(scale=1.5, size=K * (D + 1))
+    s_all = s * np.array([cw.get(k, 1.0) for k in range(K)])[y]
+    mem = mod._LinearSoftmaxTerm(X, y.astype(np.intp), s_all, K, True)
+    A0, B0 = mem.kron_factors(coef)
+    Xt = np.hstack([X, np.ones((N, 1))])
+    P = softmax(Xt @ coef.reshape(K, D + 1).T, axis=1)
+    exact = np.einsum("ik,ia,ib->kab", P * (1 - P) * s_all[:, None], Xt, Xt)
+    with DaskDataTerm(*_dask(X, y, s), class_weight=cw, persist=persist) as term:
+        A, B = term.kron_factors(coef)
+        assert _rel(A, A0) < 1e-12 and _rel(B, B0) < 1e-12
+        assert _rel(term.class_blocks(coef, N), exact) < 1e-12
+        drawn = term.class_blocks(coef, N // 3)
+        np.testing.assert_array_equal(term.class_blocks(coef, N // 3), drawn)
+    err = np.linalg.norm(drawn - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
+    assert 0 < err.max() < 0.25
+
+
+def test_dask_fit_uses_the_class_block_preconditioner(client):
+    """Newton-CG on Dask starts with the Kronecker preconditioner and moves to the
+    per-class blocks as in memory (before, it had only the Hessian's diagonal); the
+    fit equals the in-memory one."""
+    from softmaxkit.models import _softmax_regression as mod
+
+    X, y, s = _data(13)
+    built = []
+    orig = mod._PenalizedObjective._block_precond
+
+    def spy(self, x):
+        minv = orig(self, x)
+        built.append((type(self.term).__name__, minv is not None))
+        return minv
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(mod._PenalizedObjective, "_block_precond", spy)
+    try:
+        ours = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(*_dask(X, y, s))
+    finally:
+        mp.undo()
+    assert ("DaskDataTerm", True) in built
+    ref = SoftmaxRegression(solver="newton-cg", tol=1e-10).fit(X, y, s)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+
+
 def test_local_scheduler_same_values():
     """No distributed client: Dask's local scheduler gives the same numbers."""
     X, y, s = _data(4)

@@ -572,6 +572,54 @@ def state_hessian(state, part, loss):
     return np.asarray(loss._hessian(state, _part(part)[0]))
 
 
+def chunk_kron_A(part, full, intercept):
+    """One chunk's ``sum_i s_i x~_i x~_i^T`` (x~: x with the intercept's 1): the
+    (m, m) matrix when ``full``, else its diagonal (m,), float64 (the feature
+    factor of the Kronecker preconditioner)."""
+    X, _, w = _part(part)
+    n = X.shape[0]
+    sw = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+    if not full:
+        Xsq = X.multiply(X) if _is_sparse(X) else np.square(X)
+        out = np.asarray(Xsq.T @ sw, dtype=np.float64).ravel()
+        return np.append(out, sw.sum()) if intercept else out
+    Xf = np.asarray(X, dtype=np.float64)
+    Xw = Xf * sw[:, None]
+    out = Xf.T @ Xw
+    if intercept:
+        col = Xw.sum(axis=0)
+        out = np.block([[out, col[:, None]], [col[None, :], np.array([[sw.sum()]])]])
+    return out
+
+
+def state_class_hessian(state, part, loss):
+    """One chunk's ``sum_i s_i (diag(p_i) - p_i p_i^T)`` (K, K) at the state's
+    ``coef`` (the class factor of the Kronecker preconditioner)."""
+    return np.asarray(loss._class_hessian(state, _part(part)[0]))
+
+
+def state_class_blocks(state, part, loss, fraction):
+    """One chunk's per-class Hessian blocks (K, m, m) at the state's ``coef``,
+    estimated on ``ceil(fraction * n)`` of its n rows drawn by weight
+    (``LinearSoftmaxLoss._class_blocks``; exact with every row at ``fraction``
+    1): the chunks' sum is a stratified estimate of the whole data's blocks."""
+    X, _, w = _part(part)
+    P = (state.probs() if hasattr(state, "probs")
+         else np.concatenate([Pb for _, _, Pb, _ in state.blocks(X)]))
+    rows = max(1, int(np.ceil(fraction * X.shape[0])))
+    return loss._class_blocks(P, X, w, rows, np.float64)
+
+
+def chunk_class_hessian(part, coef, loss):
+    """``state_class_hessian`` recomputing the probabilities (streaming)."""
+    return state_class_hessian(chunk_state(part, coef, loss), part, loss)
+
+
+def chunk_class_blocks(part, coef, loss, fraction):
+    """``state_class_blocks`` recomputing the probabilities (streaming)."""
+    return state_class_blocks(chunk_state(part, coef, loss), part, loss, fraction)
+
+
 def chunk_hessp(part, coef, v, loss):
     """Hessian of one chunk at ``coef`` times ``v``, recomputing the
     probabilities (the streaming path)."""

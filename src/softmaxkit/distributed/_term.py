@@ -227,6 +227,8 @@ class DaskDataTerm:
         ]
         memory = total_memory(self._runner.client)
         sparse = _is_sparse_array(X)
+        self.dense = not sparse
+        self._kron_A = None
         if persist == "auto" and n_rows is not None and not sparse:
             persist = self._nbytes(n_rows) <= _PERSIST_FRACTION * memory
 
@@ -493,6 +495,48 @@ class DaskDataTerm:
         else:
             results = self._map(_chunks.chunk_hess_diag, coef=coef, loss=self._loss)
         return self._sum(results, coef.shape)
+
+    def _per_chunk(self, state_func, chunk_func, coef, shape, **kwargs):
+        """``state_func`` over the kept chunk states at ``coef`` (persisted) or
+        ``chunk_func`` over the streamed chunks, summed in partition order."""
+        if self.persisted:
+            results = self._runner.map(state_func, self._states_at(coef), self._handles,
+                                       loss=self._loss, **kwargs)
+        else:
+            results = self._map(chunk_func, coef=coef, loss=self._loss, **kwargs)
+        return self._sum(results, shape)
+
+    def kron_factors(self, coef):
+        """Factors of the Kronecker approximation ``H ~ A (x) B`` of the Hessian
+        (Newton-CG's first preconditioner), as in memory: ``A = sum_i s_i x~_i
+        x~_i^T / S`` over the features plus the intercept (its diagonal only for
+        sparse or wide X; one pass, computed once) and ``B`` of :meth:`kron_B`."""
+        from ..models._softmax_regression import _KRON_DENSE_MAX
+
+        coef = self._coef(coef)
+        if self._kron_A is None:
+            full = self.dense and self.n_features <= _KRON_DENSE_MAX
+            m = self.n_features + int(self.fit_intercept)
+            parts = self._map(_chunks.chunk_kron_A, full=full, intercept=self.fit_intercept)
+            self._kron_A = self._sum(parts, (m, m) if full else (m,)) / self.weight_sum
+        return self._kron_A, self.kron_B(coef)
+
+    def kron_B(self, coef):
+        """``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` at ``coef``, shape (K, K)."""
+        K = self.n_classes
+        B = self._per_chunk(_chunks.state_class_hessian, _chunks.chunk_class_hessian,
+                            self._coef(coef), (K, K))
+        return (B + B.T) / 2
+
+    def class_blocks(self, coef, max_rows):
+        """The per-class diagonal blocks of the Hessian at ``coef``, shape (K, m, m)
+        (dense X only): each chunk estimates its own from its share of ``max_rows``
+        rows, drawn by weight (exact with every row when ``max_rows >= n``), and
+        the chunks' blocks are summed."""
+        K, m = self.n_classes, self.n_features + int(self.fit_intercept)
+        fraction = min(1.0, float(max_rows) / max(self.n_samples, 1))
+        return self._per_chunk(_chunks.state_class_blocks, _chunks.chunk_class_blocks,
+                               self._coef(coef), (K, m, m), fraction=fraction)
 
     def hessian(self, coef):
         """Explicit Hessian of the data loss at ``coef``, shape (p, p) with

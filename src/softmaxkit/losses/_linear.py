@@ -560,6 +560,63 @@ class LinearSoftmaxLoss:
             B -= np.asarray(_xt_dot(P, PS, self._threads), dtype=np.float64)
         return (B + B.T) / 2
 
+    def _class_blocks(self, P, X, s, rows, dtype=np.float32):
+        """The per-class diagonal blocks of the Hessian, ``A_k = sum_i s_i p_ik (1 -
+        p_ik) x~_i x~_i^T`` (x~: x with the intercept's 1 when ``fit_intercept``),
+        shape (K, m, m), float64, products in ``dtype``, for dense X and the
+        probabilities ``P`` (n, K) of its rows.  With ``rows < n`` each block is
+        estimated on ``rows`` rows drawn with probability proportional to their
+        weight ``s_i p_ik (1 - p_ik)`` (importance sampling), by systematic sampling
+        at fixed points of the weights' running sum (no random state): each drawn row
+        counts ``sum_i s_i p_ik (1 - p_ik) / rows``, a row drawn several times once
+        with its count.  Most rows are all but sure of most classes and add almost
+        nothing to ``A_k``; a uniform subset would spend most of its rows on them.
+        With ``rows >= n`` the blocks are exact.  The classes are shared out to
+        ``_threads`` threads."""
+        from .._pool import run_ranges
+
+        n, d = X.shape
+        K = self.n_classes
+        m = d + int(self.fit_intercept)
+        PT = np.asarray(np.asarray(P).T, dtype=np.float64, order="C")   # (K, n)
+        sw = None if s is None else np.asarray(s, dtype=np.float64)
+        rows = int(rows)
+        points = (np.arange(rows) + 0.5) / rows if rows < n else None
+        out = np.zeros((K, m, m))
+
+        def blocks(lo, hi):
+            for k in range(lo, hi):
+                w = PT[k] * (1.0 - PT[k])
+                if sw is not None:
+                    w *= sw
+                if points is None:                 # exact: every row, by its weight
+                    Xg = np.asarray(X, dtype=dtype)
+                    count, tot, drawn = w.astype(dtype), 1.0, 1.0
+                else:
+                    cum = np.cumsum(w)
+                    tot = float(cum[-1])
+                    if not tot > 0:
+                        continue
+                    idx = np.searchsorted(cum, points * tot, side="right")
+                    np.minimum(idx, n - 1, out=idx)
+                    # the points are sorted: a row drawn several times comes in a run
+                    first = np.flatnonzero(np.diff(idx, prepend=-1))
+                    count = np.diff(first, append=idx.size).astype(dtype)
+                    Xg = np.asarray(X[idx[first]], dtype=dtype)
+                    drawn = float(rows)
+                Xw = Xg * count[:, None]
+                block = out[k]
+                block[:d, :d] = Xg.T @ Xw
+                if self.fit_intercept:
+                    col = Xw.sum(axis=0, dtype=np.float64)
+                    block[:d, d] = col
+                    block[d, :d] = col
+                    block[d, d] = float(np.sum(count, dtype=np.float64))
+                block *= tot / drawn
+
+        run_ranges(blocks, K, self._threads)
+        return out
+
     def _hessian(self, state, X, dtype=np.float64):
         """Explicit (p, p) Hessian, p = K (d + fit_intercept); for small problems.
 

@@ -181,17 +181,6 @@ def _abs_max(X):
     return float(max(-np.min(data), np.max(data)))
 
 
-def _over_classes(fn, K, threads):
-    """``fn(lo, hi)`` over the class ranges ``[lo, hi)`` of ``range(K)``, shared out
-    to at most ``threads`` threads (NumPy's matmul releases the GIL)."""
-    threads = min(threads, K)
-    if threads <= 1:
-        fn(0, K)
-        return
-    edges = np.linspace(0, K, threads + 1).round().astype(int).tolist()
-    _pool.run_tasks(fn, list(zip(edges[:-1], edges[1:], strict=True)))
-
-
 class _LinearSoftmaxTerm:
     """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
     caching the probabilities of the last gradient for the Hessian products."""
@@ -386,56 +375,18 @@ class _LinearSoftmaxTerm:
                 out[k] = R.T @ R
                 out[k] *= scale
 
-        _over_classes(blocks, K, self._loss._threads)
+        _pool.run_ranges(blocks, K, self._loss._threads)
         return out
 
     def _class_blocks_sampled(self, state, rows, dt):
-        """:meth:`class_blocks` estimated on ``rows`` rows per class drawn with
-        probability proportional to the row's weight ``s_i p_ik (1 - p_ik)`` in
-        ``A_k`` (importance sampling), by systematic sampling at fixed points (so a
-        fit does not depend on a random state): each drawn row then carries the
-        same weight, ``sum_i s_i p_ik (1 - p_ik) / rows``.  Most rows are all but
-        sure of most classes and add almost nothing to ``A_k``; a uniform subset
-        spends most of its rows on them.  On bench_fit's 50,000 x 100 x 20 problem
-        at the optimum, with 2,020 rows, the condition number of the projected
-        preconditioned Hessian is 2.6 this way against 9.2 with a uniform subset
-        (1.9 with all rows)."""
+        """:meth:`class_blocks` from ``rows`` rows per class drawn by their weight in
+        the block (``LinearSoftmaxLoss._class_blocks``).  On bench_fit's 50,000 x
+        100 x 20 problem at the optimum, with 2,020 rows, the condition number of
+        the projected preconditioned Hessian is 2.6 this way against 9.2 with a
+        uniform subset (1.9 with all rows: ``benchmarks/bench_precond.py``)."""
         # the float32 copy of X when the fit made one; else the drawn rows are cast
         X = self._X32 if dt == np.float32 and self._X32 is not None else self.X
-        d, K = self.n_features, self.n_classes
-        m = d + int(self.fit_intercept)
-        PT = np.asarray(state.probs().T, dtype=np.float64, order="C")   # (K, n)
-        sw = None if self.s is None else self.s.astype(np.float64)
-        points = (np.arange(rows) + 0.5) / rows
-        out = np.zeros((K, m, m))
-
-        def blocks(lo, hi):
-            for k in range(lo, hi):
-                w = PT[k] * (1.0 - PT[k])
-                if sw is not None:
-                    w *= sw
-                cum = np.cumsum(w)
-                tot = float(cum[-1])
-                if not tot > 0:
-                    continue
-                idx = np.searchsorted(cum, points * tot, side="right")
-                np.minimum(idx, cum.size - 1, out=idx)
-                # the points are sorted, so a row drawn several times comes in a run
-                first = np.flatnonzero(np.diff(idx, prepend=-1))
-                count = np.diff(first, append=idx.size).astype(dt)
-                Xg = np.asarray(X[idx[first]], dtype=dt)
-                Xw = Xg * count[:, None]
-                block = out[k]
-                block[:d, :d] = Xg.T @ Xw
-                if self.fit_intercept:
-                    col = Xw.sum(axis=0, dtype=np.float64)
-                    block[:d, d] = col
-                    block[d, :d] = col
-                    block[d, d] = rows
-                block *= tot / rows
-
-        _over_classes(blocks, K, self._loss._threads)
-        return out
+        return self._loss._class_blocks(state.probs(), X, self.s, rows, dt)
 
     def kron_factors(self, coef):
         """Factors of the Kronecker approximation ``H ~ A (x) B`` of the Hessian:
@@ -669,9 +620,13 @@ class _PenalizedObjective:
             return self._kron_precond(x)
         return self._jacobi_precond(x)
 
+    def _n_rows(self):
+        X = getattr(self.term, "X", None)
+        return X.shape[0] if X is not None else getattr(self.term, "n_samples", None)  # Dask
+
     def _block_rows(self):
         """Rows the per-class blocks are estimated on (see ``_block_precond_ok``)."""
-        n, m = self.term.X.shape[0], self.m
+        n, m = self._n_rows(), self.m
         if n >= 2.5 * m * m:
             return max(_BLOCK_PRECOND_MIN_ROWS * m, 4 * n // m)
         if m <= _BLOCK_PRECOND_EXACT_MAX_M:
@@ -680,9 +635,10 @@ class _PenalizedObjective:
 
     def _block_precond_ok(self):
         X = getattr(self.term, "X", None)
-        if X is None or _is_sparse(X) or not hasattr(self.term, "class_blocks"):
+        dense = not _is_sparse(X) if X is not None else getattr(self.term, "dense", False)
+        if not dense or not hasattr(self.term, "class_blocks"):
             return False
-        K, m, n = self.term.n_classes, self.m, X.shape[0]
+        K, m, n = self.term.n_classes, self.m, self._n_rows()
         # blocks of at most _BLOCK_PRECOND_MAX_ENTRIES numbers in all, built from r rows
         # for K r m^2 multiply-adds, against 2 n m K for a Hessian-vector product: at
         # most two products' worth when n >= 2.5 m^2 (r = max(20 m, 4 n / m)), m / 2
