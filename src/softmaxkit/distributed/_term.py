@@ -488,13 +488,8 @@ class DaskDataTerm:
         """Diagonal of the Hessian of the data loss at ``coef`` (for the
         Jacobi preconditioner), shape like ``coef``."""
         coef = self._coef(coef)
-        if self.persisted:
-            results = self._runner.map(
-                _chunks.state_hess_diag, self._states_at(coef), self._handles, loss=self._loss
-            )
-        else:
-            results = self._map(_chunks.chunk_hess_diag, coef=coef, loss=self._loss)
-        return self._sum(results, coef.shape)
+        return self._per_chunk(_chunks.state_hess_diag, _chunks.chunk_hess_diag, coef,
+                               coef.shape)
 
     def _per_chunk(self, state_func, chunk_func, coef, shape, **kwargs):
         """``state_func`` over the kept chunk states at ``coef`` (persisted) or

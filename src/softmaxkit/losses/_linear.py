@@ -582,6 +582,7 @@ class LinearSoftmaxLoss:
         sw = None if s is None else np.asarray(s, dtype=np.float64)
         rows = int(rows)
         points = (np.arange(rows) + 0.5) / rows if rows < n else None
+        Xa = np.asarray(X, dtype=dtype) if points is None else None   # exact: every row
         out = np.zeros((K, m, m))
 
         def blocks(lo, hi):
@@ -590,8 +591,7 @@ class LinearSoftmaxLoss:
                 if sw is not None:
                     w *= sw
                 if points is None:                 # exact: every row, by its weight
-                    Xg = np.asarray(X, dtype=dtype)
-                    count, tot, drawn = w.astype(dtype), 1.0, 1.0
+                    Xg, count, tot, drawn = Xa, w.astype(dtype), 1.0, 1.0
                 else:
                     cum = np.cumsum(w)
                     tot = float(cum[-1])
