@@ -448,3 +448,30 @@ def test_blocked_path_bounds_peak_memory(monkeypatch):
     assert f == pytest.approx(f0, rel=1e-12)
     np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(hv, lin.hessp(coef, X, y, None, v), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_blocks_exact_with_every_row_and_drawn_with_fewer(fit_intercept, weighted):
+    """``_class_blocks`` with ``rows >= n`` is the exact per-class Hessian blocks (an
+    einsum over the rows; float32 X computed in float64 as asked); with fewer rows
+    it draws by weight: every class's total weight is kept exactly (the intercept
+    corner), and the threaded result equals the one-thread result."""
+    rng = np.random.default_rng(21)
+    n, d, K = 500, 4, 3
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    s = rng.uniform(0.0, 2.0, n) if weighted else None
+    P = rng.dirichlet(np.ones(K) * 0.5, n)
+    loss = LinearSoftmaxLoss(K, fit_intercept=fit_intercept)
+    Xt = np.hstack([X.astype(np.float64), np.ones((n, 1))])[:, :d + int(fit_intercept)]
+    w = P * (1 - P) * (1.0 if s is None else s[:, None])
+    exact = np.einsum("ik,ia,ib->kab", w, Xt, Xt)
+    np.testing.assert_allclose(loss._class_blocks(P, X, s, n, np.float64), exact, rtol=1e-12,
+                               atol=1e-12 * np.abs(exact).max())
+    drawn = loss._class_blocks(P, X, s, 200, np.float64)
+    if fit_intercept:
+        np.testing.assert_allclose(drawn[:, d, d], w.sum(axis=0), rtol=1e-12)
+    err = np.linalg.norm(drawn - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
+    assert 0 < err.max() < 0.3
+    loss._threads = 2
+    np.testing.assert_array_equal(loss._class_blocks(P, X, s, 200, np.float64), drawn)
