@@ -181,6 +181,28 @@ def test_preconditioner_factors_equal_in_memory(client, persist):
     assert 0 < err.max() < 0.25
 
 
+def test_class_blocks_of_chunks_too_large_to_keep_probabilities(monkeypatch):
+    """A chunk whose probabilities are recomputed block by block (large n K) does
+    not materialise them for the preconditioner: as in memory it estimates its
+    blocks on a uniform subset of its rows, exact when the subset is every row."""
+    import softmaxkit.losses._linear as lin
+
+    X, y, s = _data(14)
+    coef = np.random.default_rng(15).normal(scale=1.5, size=K * (D + 1))
+    Xt = np.hstack([X, np.ones((N, 1))])
+    P = softmax(Xt @ coef.reshape(K, D + 1).T, axis=1)
+    exact = np.einsum("ik,ia,ib->kab", P * (1 - P) * s[:, None], Xt, Xt)
+    monkeypatch.setattr(lin, "_MAX_LOGIT_BYTES", 40 * K * 8)   # row blocks of 40
+    with dask.config.set(scheduler="sync"), DaskDataTerm(*_dask(X, y, s), persist=True) as term:
+        assert term._runner.client is None
+        states = term._states_at(term._coef(coef))
+        assert all(isinstance(st, lin._BlockedState) for st in states)
+        assert _rel(term.class_blocks(coef, N), exact) < 1e-12
+        sub = term.class_blocks(coef, N // 2)
+    err = np.linalg.norm(sub - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
+    assert 0 < err.max() < 0.5
+
+
 def test_dask_fit_uses_the_class_block_preconditioner(client):
     """Newton-CG on Dask starts with the Kronecker preconditioner and moves to the
     per-class blocks as in memory (before, it had only the Hessian's diagonal); the

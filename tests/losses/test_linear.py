@@ -475,3 +475,27 @@ def test_class_blocks_exact_with_every_row_and_drawn_with_fewer(fit_intercept, w
     assert 0 < err.max() < 0.3
     loss._threads = 2
     np.testing.assert_array_equal(loss._class_blocks(P, X, s, 200, np.float64), drawn)
+    if weighted:   # rows of weight 0 are never drawn: NaN there changes nothing
+        s0 = s.copy()
+        s0[::5] = 0.0
+        Xn = X.copy()
+        Xn[::5] = np.nan
+        np.testing.assert_array_equal(loss._class_blocks(P, Xn, s0, 200, np.float64),
+                                      loss._class_blocks(P, X, s0, 200, np.float64))
+
+
+def test_class_blocks_drawn_rows_do_not_alias_with_a_regular_row_order():
+    """Equal weights (every row equally unsure, as at the start point) and a feature
+    present on every 4th row: evenly spaced points would draw rows 4j + 2 only and
+    miss it (a singular block); the jittered points estimate it."""
+    n, K, rows = 4000, 3, 1000
+    X = np.zeros((n, 2))
+    X[::4, 0] = 1.0
+    X[:, 1] = np.random.default_rng(3).standard_normal(n)
+    P = np.full((n, K), 1.0 / K)
+    loss = LinearSoftmaxLoss(K)
+    exact = loss._class_blocks(P, X, None, n, np.float64)
+    drawn = loss._class_blocks(P, X, None, rows, np.float64)
+    rel = np.abs(drawn[:, 0, 0] - exact[:, 0, 0]) / exact[:, 0, 0]
+    assert rel.max() < 0.25
+    assert np.all(np.linalg.eigvalsh(drawn) > 0)

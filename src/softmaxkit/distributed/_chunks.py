@@ -604,10 +604,27 @@ def state_class_blocks(state, part, loss, fraction):
     (``LinearSoftmaxLoss._class_blocks``; exact with every row at ``fraction``
     1): the chunks' sum is a stratified estimate of the whole data's blocks."""
     X, _, w = _part(part)
-    P = (state.probs() if hasattr(state, "probs")
-         else np.concatenate([Pb for _, _, Pb, _ in state.blocks(X)]))
-    rows = max(1, int(np.ceil(fraction * X.shape[0])))
-    return loss._class_blocks(P, X, w, rows, np.float64)
+    n = X.shape[0]
+    rows = max(1, int(np.ceil(fraction * n)))
+    if hasattr(state, "probs"):
+        return loss._class_blocks(state.probs(), X, w, rows, np.float64)
+    # a chunk too large to keep its probabilities (blocked state): as in memory, a
+    # fixed uniform subset of its rows, exact on them, rescaled to the chunk's weight
+    idx = np.sort(np.random.default_rng(0).choice(n, rows, replace=False)) if rows < n \
+        else np.arange(n)
+    Xs = X[idx]
+    W, b = state._W, state._b
+    Z = np.asarray(Xs @ W.T, dtype=np.float64)
+    if b is not None:
+        Z += b
+    Z -= Z.max(axis=1, keepdims=True)
+    P = np.exp(Z)
+    P /= P.sum(axis=1, keepdims=True)
+    ws = None if w is None else w[idx]
+    total = float(n if w is None else np.sum(w, dtype=np.float64))
+    part_total = float(rows if ws is None else np.sum(ws, dtype=np.float64))
+    scale = total / part_total if part_total > 0 else 0.0
+    return loss._class_blocks(P, Xs, ws, Xs.shape[0], np.float64) * scale
 
 
 def chunk_class_hessian(part, coef, loss):

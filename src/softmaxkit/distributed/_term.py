@@ -485,21 +485,30 @@ class DaskDataTerm:
         return hvp_stream
 
     def hess_diag(self, coef):
-        """Diagonal of the Hessian of the data loss at ``coef`` (for the
-        Jacobi preconditioner), shape like ``coef``."""
-        coef = self._coef(coef)
-        return self._per_chunk(_chunks.state_hess_diag, _chunks.chunk_hess_diag, coef,
-                               coef.shape)
+        """Diagonal of the Hessian of the data loss at ``coef`` (proximal Newton's
+        metric), shape like ``coef``."""
+        return self._per_chunk(_chunks.state_hess_diag, _chunks.chunk_hess_diag,
+                               self._coef(coef))
 
-    def _per_chunk(self, state_func, chunk_func, coef, shape, **kwargs):
-        """``state_func`` over the kept chunk states at ``coef`` (persisted) or
-        ``chunk_func`` over the streamed chunks, summed in partition order."""
+    def _tree_sum(self, func, *lists, **kwargs):
+        """``func`` over the chunks (persisted: over ``lists``, the handles last;
+        streamed: over the chunks themselves), summed on the workers in a fixed
+        tree: for per-chunk results too large to gather one per chunk (the
+        preconditioner's blocks may take 64 MiB a chunk)."""
+        if self._closed:
+            raise RuntimeError("This DaskDataTerm is closed.")
         if self.persisted:
-            results = self._runner.map(state_func, self._states_at(coef), self._handles,
-                                       loss=self._loss, **kwargs)
-        else:
-            results = self._map(chunk_func, coef=coef, loss=self._loss, **kwargs)
-        return self._sum(results, shape)
+            return self._runner.tree_sum(func, *lists, self._handles, **kwargs)
+        return self._runner.tree_sum_stream(func, self._stream, **kwargs)
+
+    def _per_chunk(self, state_func, chunk_func, coef, **kwargs):
+        """``state_func`` over the kept chunk states at ``coef`` (persisted) or
+        ``chunk_func`` over the streamed chunks, summed in a fixed tree."""
+        if self.persisted:
+            return np.asarray(self._tree_sum(state_func, self._states_at(coef),
+                                             loss=self._loss, **kwargs), dtype=np.float64)
+        return np.asarray(self._tree_sum(chunk_func, coef=coef, loss=self._loss, **kwargs),
+                          dtype=np.float64)
 
     def kron_factors(self, coef):
         """Factors of the Kronecker approximation ``H ~ A (x) B`` of the Hessian
@@ -512,15 +521,15 @@ class DaskDataTerm:
         if self._kron_A is None:
             full = self.dense and self.n_features <= _KRON_DENSE_MAX
             m = self.n_features + int(self.fit_intercept)
-            parts = self._map(_chunks.chunk_kron_A, full=full, intercept=self.fit_intercept)
-            self._kron_A = self._sum(parts, (m, m) if full else (m,)) / self.weight_sum
+            A = self._tree_sum(_chunks.chunk_kron_A, full=full, intercept=self.fit_intercept)
+            self._kron_A = np.asarray(A, dtype=np.float64).reshape((m, m) if full else (m,))
+            self._kron_A /= self.weight_sum
         return self._kron_A, self.kron_B(coef)
 
     def kron_B(self, coef):
         """``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` at ``coef``, shape (K, K)."""
-        K = self.n_classes
         B = self._per_chunk(_chunks.state_class_hessian, _chunks.chunk_class_hessian,
-                            self._coef(coef), (K, K))
+                            self._coef(coef))
         return (B + B.T) / 2
 
     def class_blocks(self, coef, max_rows):
@@ -528,10 +537,9 @@ class DaskDataTerm:
         (dense X only): each chunk estimates its own from its share of ``max_rows``
         rows, drawn by weight (exact with every row when ``max_rows >= n``), and
         the chunks' blocks are summed."""
-        K, m = self.n_classes, self.n_features + int(self.fit_intercept)
         fraction = min(1.0, float(max_rows) / max(self.n_samples, 1))
         return self._per_chunk(_chunks.state_class_blocks, _chunks.chunk_class_blocks,
-                               self._coef(coef), (K, m, m), fraction=fraction)
+                               self._coef(coef), fraction=fraction)
 
     def hessian(self, coef):
         """Explicit Hessian of the data loss at ``coef``, shape (p, p) with

@@ -564,46 +564,58 @@ class LinearSoftmaxLoss:
         """The per-class diagonal blocks of the Hessian, ``A_k = sum_i s_i p_ik (1 -
         p_ik) x~_i x~_i^T`` (x~: x with the intercept's 1 when ``fit_intercept``),
         shape (K, m, m), float64, products in ``dtype``, for dense X and the
-        probabilities ``P`` (n, K) of its rows.  With ``rows < n`` each block is
-        estimated on ``rows`` rows drawn with probability proportional to their
-        weight ``s_i p_ik (1 - p_ik)`` (importance sampling), by systematic sampling
-        at fixed points of the weights' running sum (no random state): each drawn row
-        counts ``sum_i s_i p_ik (1 - p_ik) / rows``, a row drawn several times once
-        with its count.  Most rows are all but sure of most classes and add almost
-        nothing to ``A_k``; a uniform subset would spend most of its rows on them.
-        With ``rows >= n`` the blocks are exact.  The classes are shared out to
-        ``_threads`` threads."""
+        probabilities ``P`` (n, K) of its rows.
+
+        With ``rows < n`` each block is estimated on ``rows`` rows drawn with
+        probability proportional to their weight ``w_ik = s_i p_ik (1 - p_ik)``
+        (importance sampling): row ``i`` is drawn once for each point ``(j + u_j) /
+        rows`` (``u_j`` uniform in [0, 1), fixed per class, so no random state is
+        consumed) that falls in its share of the weights' running sum, and each
+        draw counts ``sum_i w_ik / rows`` (an unbiased estimate; the jitter keeps a
+        regular row order from aliasing with evenly spaced points).  Most rows are all
+        but sure of most classes and add almost nothing to ``A_k``; a uniform subset
+        would spend most of its rows on them.  With ``rows >= n`` the blocks are
+        exact.  Two classes have the same weights, so their blocks are one block
+        computed once.  The classes are shared out to ``_threads`` threads."""
         from .._pool import run_ranges
 
         n, d = X.shape
         K = self.n_classes
         m = d + int(self.fit_intercept)
-        PT = np.asarray(np.asarray(P).T, dtype=np.float64, order="C")   # (K, n)
+        PT = np.ascontiguousarray(np.asarray(P).T)   # (K, n), in P's dtype
         sw = None if s is None else np.asarray(s, dtype=np.float64)
         rows = int(rows)
-        points = (np.arange(rows) + 0.5) / rows if rows < n else None
-        Xa = np.asarray(X, dtype=dtype) if points is None else None   # exact: every row
+        exact = rows >= n
+        Xa = np.asarray(X, dtype=dtype) if exact else None
         out = np.zeros((K, m, m))
 
         def blocks(lo, hi):
             for k in range(lo, hi):
-                w = PT[k] * (1.0 - PT[k])
+                p = PT[k].astype(np.float64)
+                w = p * (1.0 - p)
                 if sw is not None:
                     w *= sw
-                if points is None:                 # exact: every row, by its weight
-                    Xg, count, tot, drawn = Xa, w.astype(dtype), 1.0, 1.0
+                if exact:
+                    # every row by its weight, scaled to at most 1 inside the products
+                    # (float32 sums of huge sample weights would overflow)
+                    top = float(w.max(initial=0.0))
+                    if not top > 0:
+                        continue
+                    Xg, count, scale = Xa, (w / top).astype(dtype), top
                 else:
                     cum = np.cumsum(w)
                     tot = float(cum[-1])
                     if not tot > 0:
                         continue
-                    idx = np.searchsorted(cum, points * tot, side="right")
+                    u = np.random.default_rng(k).random(rows)
+                    idx = np.searchsorted(cum, (np.arange(rows) + u) / rows * tot,
+                                          side="right")
                     np.minimum(idx, n - 1, out=idx)
                     # the points are sorted: a row drawn several times comes in a run
                     first = np.flatnonzero(np.diff(idx, prepend=-1))
                     count = np.diff(first, append=idx.size).astype(dtype)
                     Xg = np.asarray(X[idx[first]], dtype=dtype)
-                    drawn = float(rows)
+                    scale = tot / rows
                 Xw = Xg * count[:, None]
                 block = out[k]
                 block[:d, :d] = Xg.T @ Xw
@@ -612,8 +624,12 @@ class LinearSoftmaxLoss:
                     block[:d, d] = col
                     block[d, :d] = col
                     block[d, d] = float(np.sum(count, dtype=np.float64))
-                block *= tot / drawn
+                block *= scale
 
+        if K == 2:
+            blocks(0, 1)   # p_1 (1 - p_1) = p_0 (1 - p_0)
+            out[1] = out[0]
+            return out
         run_ranges(blocks, K, self._threads)
         return out
 

@@ -67,14 +67,16 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # _BLOCK_PRECOND_REBUILD_CG CG steps (rebuilding after more than 4 instead was 2-10%
 # slower on the problems of RESULTS.md: the blocks cost several products).  With n >= 2.5 m^2
 # rows they are estimated on max(_BLOCK_PRECOND_MIN_ROWS * m, 4 n / m) rows per class,
-# drawn in proportion to the row's weight in the block (at most about the cost of two
-# Hessian-vector products; on the 50,000 x 100 x 20 benchmark the condition number of
+# drawn in proportion to the row's weight in the block (a uniform subset shared by the
+# classes when the probabilities are not cached, n K above _MAX_LOGIT_BYTES; 2-4
+# Hessian-vector products' cost; on the 50,000 x 100 x 20 benchmark the condition number of
 # the projected preconditioned Hessian at the optimum is 2.6 with them, 9.2 with as many
 # rows drawn uniformly, 1.9 with all rows and 39 with the Kronecker one: see
 # _LinearSoftmaxTerm._class_blocks_sampled); below that they are exact (all rows) when m <=
 # _BLOCK_PRECOND_EXACT_MAX_M, a cost of at most m / 2 <= 64 products in multiply-adds (the
 # matmuls run several times faster than the products' skinny GEMMs), and drawn by weight
-# from _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (make_classification
+# from _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (times threads / K
+# when there are fewer classes than threads; make_classification
 # 30,000 x 200 x 8 and 50,000 x 150 x 10: 28-29 -> 16 products, 15-25% faster; they had
 # no blocks before).  Exact blocks replaced
 # the explicit Hessian (K times the cost) as preconditioner: digits 0.067 -> 0.044 s,
@@ -640,14 +642,19 @@ class _PenalizedObjective:
             return False
         K, m, n = self.term.n_classes, self.m, self._n_rows()
         # blocks of at most _BLOCK_PRECOND_MAX_ENTRIES numbers in all, built from r rows
-        # for K r m^2 multiply-adds, against 2 n m K for a Hessian-vector product: at
-        # most two products' worth when n >= 2.5 m^2 (r = max(20 m, 4 n / m)), m / 2
+        # for K r m^2 multiply-adds, against 2 n m K for a Hessian-vector product:
+        # r m / (2 n) products, 2-4 when n >= 2.5 m^2 (r = max(20 m, 4 n / m)), m / 2
         # with all rows when m <= _BLOCK_PRECOND_EXACT_MAX_M, and 5 m^2 / n <= 20 with
         # r = _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (the
         # blocks' large matmuls run about 3x faster per multiply-add than the products'
-        # skinny ones)
+        # skinny ones).  The blocks are shared out to the threads by class (K = 2: one
+        # block), so with fewer classes than threads the wide rule asks for
+        # proportionally more rows
+        classes = 1 if K == 2 else K
+        threads = getattr(getattr(self.term, "_loss", None), "_threads", 1)
+        wide = n >= 0.25 * m * m * max(1.0, threads / classes)
         return (m <= _BLOCK_PRECOND_MAX_M and K * m * m <= _BLOCK_PRECOND_MAX_ENTRIES
-                and (n >= 0.25 * m * m or m <= _BLOCK_PRECOND_EXACT_MAX_M))
+                and (wide or m <= _BLOCK_PRECOND_EXACT_MAX_M))
 
     def _block_precond(self, x):
         """Inverse of the per-class diagonal blocks ``A_k / S + l2`` of the Hessian
@@ -790,7 +797,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         exact Hessian-vector products, preconditioned by a Kronecker (features x
         classes) approximation of the Hessian and, for dense X after a Newton step
         that needed more than one CG step, by its per-class diagonal blocks (exact on
-        few rows, estimated on many from rows drawn by their weight in each block);
+        few rows, estimated on many, from rows drawn by their weight in each block
+        where the probabilities of all rows are kept);
         ``"newton-cholesky"``:
         Newton with the explicit Hessian; ``"lbfgs"``: limited-memory BFGS;
         ``"prox-newton"``: proximal Newton (the only one for ``"l1"`` and
