@@ -1097,7 +1097,7 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     """The per-class blocks are used only for dense X, with K m^2 within the memory
     cap, and either estimated on a subset (n >= 2.5 m^2 rows: about two
     Hessian-vector products), exact on all rows with m <= 128 columns, or estimated
-    on 10 m rows for wider X with n >= m^2 / 4."""
+    on 10 m rows for wider X with n >= m^2 / 4 and more than two classes."""
     import softmaxkit.models._softmax_regression as mod
 
     def obj(n, d, K, sparse=False):
@@ -1117,6 +1117,8 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     assert obj(10_101, 200, 5)._block_precond_ok()     # n >= m^2 / 4 = 10100.25
     assert obj(10_101, 200, 5)._block_rows() == 2010   # 10 m rows, drawn by weight
     assert not obj(10_100, 200, 5)._block_precond_ok()
+    assert not obj(20_000, 200, 2)._block_precond_ok()  # two classes: Kronecker only
+    assert obj(20_000, 200, 3)._block_precond_ok()
     assert obj(120_000, 200, 5)._block_precond_ok()    # n >= 2.5 m^2
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
     assert not obj(3000, 30, 40)._block_precond_ok()

@@ -75,8 +75,8 @@ _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T 
 # _LinearSoftmaxTerm._class_blocks_sampled); below that they are exact (all rows) when m <=
 # _BLOCK_PRECOND_EXACT_MAX_M, a cost of at most m / 2 <= 64 products in multiply-adds (the
 # matmuls run several times faster than the products' skinny GEMMs), and drawn by weight
-# from _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (times threads / K
-# when there are fewer classes than threads; make_classification
+# from _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 and K > 2 (times
+# threads / K when there are fewer classes than threads; make_classification
 # 30,000 x 200 x 8 and 50,000 x 150 x 10: 28-29 -> 16 products, 15-25% faster; they had
 # no blocks before).  Exact blocks replaced
 # the explicit Hessian (K times the cost) as preconditioner: digits 0.067 -> 0.044 s,
@@ -647,12 +647,13 @@ class _PenalizedObjective:
         # with all rows when m <= _BLOCK_PRECOND_EXACT_MAX_M, and 5 m^2 / n <= 20 with
         # r = _BLOCK_PRECOND_MID_ROWS * m rows for wider X with n >= m^2 / 4 (the
         # blocks' large matmuls run about 3x faster per multiply-add than the products'
-        # skinny ones).  The blocks are shared out to the threads by class (K = 2: one
-        # block), so with fewer classes than threads the wide rule asks for
-        # proportionally more rows
-        classes = 1 if K == 2 else K
+        # skinny ones).  The blocks are shared out to the threads by class, so with
+        # fewer classes than threads the wide rule asks for proportionally more rows.
+        # Not for two classes: their Kronecker preconditioner is as good there
+        # (make_classification 50,000 x 300 x 2: 11-12 products without blocks, 13-15
+        # with them)
         threads = getattr(getattr(self.term, "_loss", None), "_threads", 1)
-        wide = n >= 0.25 * m * m * max(1.0, threads / classes)
+        wide = K > 2 and n >= 0.25 * m * m * max(1.0, threads / K)
         return (m <= _BLOCK_PRECOND_MAX_M and K * m * m <= _BLOCK_PRECOND_MAX_ENTRIES
                 and (wide or m <= _BLOCK_PRECOND_EXACT_MAX_M))
 
