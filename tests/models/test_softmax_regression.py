@@ -1119,6 +1119,7 @@ def test_class_block_preconditioner_only_where_it_is_cheap(monkeypatch):
     assert not obj(10_100, 200, 5)._block_precond_ok()
     assert not obj(20_000, 200, 2)._block_precond_ok()  # two classes: Kronecker only
     assert obj(20_000, 200, 3)._block_precond_ok()
+    assert obj(43_000, 129, 2)._block_precond_ok()     # n >= 2.5 m^2: any K
     assert obj(120_000, 200, 5)._block_precond_ok()    # n >= 2.5 m^2
     monkeypatch.setattr(mod, "_BLOCK_PRECOND_MAX_ENTRIES", 40 * 31 * 31 - 1)
     assert not obj(3000, 30, 40)._block_precond_ok()

@@ -655,7 +655,7 @@ class _PenalizedObjective:
         threads = getattr(getattr(self.term, "_loss", None), "_threads", 1)
         wide = K > 2 and n >= 0.25 * m * m * max(1.0, threads / K)
         return (m <= _BLOCK_PRECOND_MAX_M and K * m * m <= _BLOCK_PRECOND_MAX_ENTRIES
-                and (wide or m <= _BLOCK_PRECOND_EXACT_MAX_M))
+                and (n >= 2.5 * m * m or wide or m <= _BLOCK_PRECOND_EXACT_MAX_M))
 
     def _block_precond(self, x):
         """Inverse of the per-class diagonal blocks ``A_k / S + l2`` of the Hessian
