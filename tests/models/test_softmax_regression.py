@@ -616,6 +616,25 @@ def test_first_partial_fit_takes_one_row_and_verbose_takes_a_bool(capsys):
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.parametrize("n, d, K, expected", [
+    (150, 4, 3, "[Newton-Cholesky]"),            # n p^2 = 150 * 15^2: tiny
+    (3000, 20, 2, "[trust-region Newton-CG]"),   # (d + 1)(K + 1) = 63, but n p^2 = 5.3e6
+    (40, 30, 4, "[trust-region Newton-CG]"),     # (d + 1)(K + 1) = 155
+])
+def test_auto_solver_takes_the_explicit_hessian_only_where_it_is_cheap(capsys, n, d, K,
+                                                                      expected):
+    """The documented auto rule: Newton-Cholesky only while (d + 1)(K + 1) <= 100
+    and an explicit Hessian costs n p^2 <= 1e6 multiply-adds; both solvers reach
+    the same optimum (scikit-learn's newton-cg as the oracle)."""
+    X, y = _synthetic(n=n, d=d, seed=21, K=K)
+    m = SoftmaxRegression(verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.lstrip().startswith(expected)
+    C = 1.0 if K > 2 else 2.0   # K = 2: our C is scikit-learn's binomial 2 C
+    ref = LogisticRegression(C=C, solver="newton-cg", tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(m.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+
+
 def test_partial_fit_on_chunks_approaches_fit_with_C_times_chunks():
     """The documented rule for a stream of chunks: each call's penalty is weighted
     as if its chunk were the whole data, so chunks of N/6 rows need C * 6 to

@@ -57,6 +57,11 @@ _SOLVERS = ("auto", "newton-cg", "newton-cholesky", "lbfgs", "prox-newton")
 _PENALTIES = ("l2", "l1", "elasticnet", None)
 # explicit-Hessian size limits (number of parameters K * (d + 1))
 _CHOLESKY_MAX_WORK = 100      # (d + 1) * (K + 1) at most: Newton-Cholesky for tiny problems
+# ... with at most this many multiply-adds per Hessian, n p^2 (p = K (d + 1)): beyond it
+# Newton-CG is faster, up to 3.9x on make_classification (100,000 x 20 x 2: 0.44 against
+# 0.11 s; 1,000 x 13 x 3, n p^2 = 1.8e6: 6.1 against 7.5 ms; 300 x 4 x 3: 4.6 against
+# 6.3 ms; benchmarks/RESULTS.md)
+_CHOLESKY_MAX_HESSIAN_WORK = 1e6
 _EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
 _EXPLICIT_HESSIAN_WORK = 4e9  # ... and while building H (n p^2 multiply-adds) costs this
 _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T X up to this d
@@ -805,8 +810,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ``"prox-newton"``: proximal Newton (the only one for ``"l1"`` and
         ``"elasticnet"``; it accepts ``"l2"`` and None too).  ``"auto"`` picks
         ``"prox-newton"`` for l1/elasticnet; otherwise ``"newton-cholesky"`` when the
-        Hessian is tiny (``(n_features + 1) * (n_classes + 1) <= 100`` and X dense
-        float64), else ``"newton-cg"``.
+        Hessian is tiny and cheap to build (``(n_features + 1) * (n_classes + 1) <=
+        100``, ``n_samples * n_params**2 <= 1e6`` and X dense float64), else
+        ``"newton-cg"``.
     tol : float >= 0, default=1e-6
         Stop when ``max |projected gradient| <= tol * max(1, |F|)`` for the scaled
         objective ``F = objective / (C * sum(s))`` (``objective / sum(s)`` without
@@ -1071,7 +1077,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return self.solver
         if obj.penalty in ("l1", "elasticnet"):
             return "prox-newton"
-        small = (term.n_features + 1) * (term.n_classes + 1) <= _CHOLESKY_MAX_WORK
+        small = ((term.n_features + 1) * (term.n_classes + 1) <= _CHOLESKY_MAX_WORK
+                 and self._hessian_work(term) <= _CHOLESKY_MAX_HESSIAN_WORK)
         # not for float32 data: Newton-CG's last, fully solved step lands nearer the
         # float64 optimum (wine, C=100: coef within 6e-5 against 3e-2; C=1e4: the
         # optimum against 1.6x its objective, where the gradient's float32 noise
@@ -1080,6 +1087,15 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 and np.dtype(term.dtype) != np.float32):
             return "newton-cholesky"
         return "newton-cg"
+
+    @staticmethod
+    def _hessian_work(term):
+        """``n p^2``, the multiply-adds of one explicit Hessian (inf when the number
+        of rows is unknown)."""
+        X = getattr(term, "X", None)
+        n = X.shape[0] if X is not None else getattr(term, "n_samples", None)  # Dask
+        p = term.n_classes * (term.n_features + int(term.fit_intercept))
+        return float("inf") if n is None else float(n) * p * p
 
     def _fitted_rows(self, term, obj):
         """``coef_`` and ``intercept_`` as the (K, m) rows of ``obj``'s coefficients
