@@ -499,3 +499,50 @@ def test_class_blocks_drawn_rows_do_not_alias_with_a_regular_row_order():
     rel = np.abs(drawn[:, 0, 0] - exact[:, 0, 0]) / exact[:, 0, 0]
     assert rel.max() < 0.25
     assert np.all(np.linalg.eigvalsh(drawn) > 0)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc"])
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_float64_pass_from_float32_row_blocks_equals_the_float64_pass(
+        monkeypatch, fmt, soft, weighted, fit_intercept):
+    """float32 X's float64 gradient, cast one row block at a time (here 16-24
+    blocks of at most 30 entries, on 1 and 3 threads), equals the pass on a float64
+    copy of X, and so does the state's Hessian product; with the probabilities past
+    _MAX_LOGIT_BYTES the state recomputes them by blocks in float32 (the products
+    are float32 there)."""
+    from softmaxkit.losses import _linear
+
+    monkeypatch.setattr(_linear, "_CAST_BLOCK_ENTRIES", 30)
+    X, Y, s, coef = _problem(11, n=111, d=6, soft=soft, weighted=weighted,
+                             dtype=np.float32)
+    if not fit_intercept:
+        coef = coef.reshape(4, 7)[:, :6].ravel()
+    if fmt != "dense":
+        X[np.abs(X) < 1.0] = 0
+        X = getattr(sp, f"{fmt}_matrix")(X)
+    X64 = X.astype(np.float64)
+    Y64 = Y.astype(np.float64) if soft else Y
+    s64 = None if s is None else s.astype(np.float64)
+    ref = LinearSoftmaxLoss(4, fit_intercept)
+    f0, g0, state0 = ref._loss_grad_state(coef, X64, Y64, s64)
+    v = np.random.default_rng(12).standard_normal(coef.size)
+    hv0 = ref._hvp(state0, X64, v)
+    for threads in (1, 3):
+        lin = LinearSoftmaxLoss(4, fit_intercept)
+        lin._threads = threads
+        f, g, state = lin._loss_grad_state_cast(coef, X, Y, s)
+        assert g.dtype == np.float64
+        assert f == pytest.approx(f0, rel=1e-13)
+        np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-12 * np.abs(g0).max())
+        np.testing.assert_allclose(lin._hvp(state, X64, v), hv0, rtol=1e-12,
+                                   atol=1e-12 * np.abs(hv0).max())
+        # partial sums added in block order: repeatable
+        np.testing.assert_array_equal(lin._loss_grad_state_cast(coef, X, Y, s)[1], g)
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 111 * 4 * 8 - 1)
+    f, g, state = LinearSoftmaxLoss(4, fit_intercept)._loss_grad_state_cast(coef, X, Y, s)
+    assert isinstance(state, _linear._BlockedState)
+    assert f == pytest.approx(f0, rel=1e-13)
+    hv = LinearSoftmaxLoss(4, fit_intercept)._hvp(state, X, v)
+    np.testing.assert_allclose(hv, hv0, rtol=1e-4, atol=1e-5 * np.abs(hv0).max())

@@ -36,6 +36,9 @@ _HESSIAN_CHUNK = 1 << 22
 # depend on timing (they do on the number of threads, by rounding).
 _SPARSE_PARALLEL_NNZ = 1 << 18
 _DENSE_PARALLEL_SIZE = 1 << 18
+# float32 X's float64 passes (``_loss_grad_state_cast``) cast one row block of at most
+# this many entries (nonzeros) at a time: an 8 MiB float64 copy per thread, never X's
+_CAST_BLOCK_ENTRIES = 1 << 20
 
 
 def _is_sparse(X):
@@ -495,6 +498,73 @@ class LinearSoftmaxLoss:
             value += part[0]
         gW, gb = _sum_blocks((part[1], part[2]) for part in parts)
         return value, self._pack(gW, gb), _ProbState(R, Y, s)
+
+    def _loss_grad_state_cast(self, coef, X, Y, s, dtype=np.float64):
+        """``_loss_grad_state`` computed in ``dtype`` (float64) from X of a narrower
+        dtype (float32), one row block of X cast to ``dtype`` at a time (at most
+        ``_CAST_BLOCK_ENTRIES`` entries or nonzeros per block, the blocks shared out
+        to the threads, as many on each): a float64 pass without a float64 copy of
+        X.  The blocks' partial sums are added in block order, so the result does
+        not depend on timing (it does on the number of threads, by rounding).  The
+        state keeps the probabilities in ``dtype`` while
+        they fit ``_MAX_LOGIT_BYTES``; past that it recomputes them by blocks in X's
+        dtype (it only serves the Hessian products)."""
+        from .._pool import one_thread, run_ranges
+
+        dtype = np.dtype(dtype)
+        n, d, K = X.shape[0], X.shape[1], self.n_classes
+        csr = _is_sparse(X) and X.format == "csr"
+        if _is_sparse(X):
+            per_row = -(-X.nnz // max(n, 1))
+        else:
+            per_row = d
+        parts = -(-n // max(1, _CAST_BLOCK_ENTRIES // max(per_row, 1))) if n else 1
+        threads = max(1, int(self._threads))
+        parts = -(-parts // threads) * threads   # as many blocks on every thread
+        if _is_sparse(X) and not csr:
+            blocks = [(0, n, X)]   # CSC: one block (its data array alone is cast)
+        else:
+            blocks = _row_blocks(X, max(1, min(parts, n)))
+        W, b = self._split(coef, d, dtype)
+        WT = W.T
+        keep = n * K * dtype.itemsize <= _MAX_LOGIT_BYTES
+        R = np.empty((n, K), dtype=dtype) if keep else None
+        out = [None] * len(blocks)
+        intercept = self.fit_intercept
+        soft = Y.ndim == 2 and Y.dtype != dtype
+
+        def run(lo, hi):
+            with one_thread():
+                for i in range(lo, hi):
+                    a, c, Xb = blocks[i]
+                    if _is_sparse(Xb):
+                        Xb = type(Xb)((Xb.data.astype(dtype), Xb.indices, Xb.indptr),
+                                      shape=Xb.shape)
+                    else:
+                        Xb = Xb.astype(dtype)
+                    Z = _dot(Xb, WT)
+                    if b is not None:
+                        Z += b
+                    Yb = Y[a:c].astype(dtype) if soft else Y[a:c]
+                    loss, Rb = _ce(Z, Yb)
+                    del Z
+                    if keep:
+                        R[a:c] = Rb
+                    sb = None if s is None else s[a:c]
+                    G = Rb if sb is None else Rb * sb[:, None]
+                    out[i] = (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
+                              _col_sums(G) if intercept else None)
+
+        run_ranges(run, len(blocks), self._threads)
+        value = 0.0
+        for part in out:  # block order
+            value += part[0]
+        grad = self._pack(*_sum_blocks((part[1], part[2]) for part in out))
+        if keep:
+            return value, grad, _ProbState(R, Y, s)
+        Wx, bx = self._split(coef, d, X.dtype)
+        return value, grad, _BlockedState(np.ascontiguousarray(Wx), bx, Y, s,
+                                          self._block_rows(X) or max(1, n))
 
     def _state_at(self, coef, X, Y, s):
         rows = self._block_rows(X)

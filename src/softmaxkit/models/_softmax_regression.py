@@ -109,11 +109,14 @@ _COARSE_MAX_EVALS = 30  # and for at most this many evaluations (a safeguard)
 # problems with n_samples * n_params below this are solved 1000x below tol (an
 # iteration costs microseconds there) ...
 _TINY_WORK = 200_000
-# float32 data of at most this many entries (nonzeros) is refined in float64 at the end
-# of a fit (SoftmaxRegression._float64_polish): a 16 MiB copy at most
-_POLISH_MAX = 1 << 21
 # ... and below this with single-threaded BLAS (threads only add overhead)
 _SMALL_WORK = 20_000_000
+
+
+def _gradient_dtype(term):
+    """The dtype ``term``'s gradients are computed in: float64 in memory whatever
+    X's dtype (float32 X is cast by row blocks), the data's on Dask."""
+    return np.dtype(getattr(term, "gradient_dtype", term.dtype))
 
 
 def _lazy_on_dask(method):
@@ -190,7 +193,14 @@ def _abs_max(X):
 
 class _LinearSoftmaxTerm:
     """The in-memory data term (contract 4): LinearSoftmaxLoss bound to (X, Y, s),
-    caching the probabilities of the last gradient for the Hessian products."""
+    caching the probabilities of the last gradient for the Hessian products.
+
+    Its gradients are float64 whatever X's dtype: float32 X is cast to float64 one
+    row block at a time (``LinearSoftmaxLoss._loss_grad_state_cast``), never whole,
+    and its Hessian products run in float32 on X itself."""
+
+    # the dtype the gradients are computed in (a Dask term's is its data's)
+    gradient_dtype = np.dtype(np.float64)
 
     def __init__(self, X, Y, sample_weight, n_classes, fit_intercept, abs_max=None):
         self.X = X
@@ -223,22 +233,28 @@ class _LinearSoftmaxTerm:
         return Yf.sum(axis=0) if s is None else s.astype(np.float64) @ Yf
 
     def loss_gradient(self, coef):
-        return self._pass(coef, self.X)
+        return self._pass(coef, self.X, cast=self.X.dtype != np.float64)
 
-    def _pass(self, coef, X):
-        """Loss and gradient over ``X`` (X itself or its float32 copy), keeping the
-        state for the Hessian products at ``coef``."""
-        value, grad, state = self._loss._loss_grad_state(coef, X, self.Y, self.s)
+    def _pass(self, coef, X, cast=False):
+        """Loss and gradient over ``X`` (X itself or its float32 copy; in float64
+        by row blocks when ``cast``), keeping the state for the Hessian products at
+        ``coef``."""
+        if cast:
+            value, grad, state = self._loss._loss_grad_state_cast(coef, X, self.Y, self.s)
+        else:
+            value, grad, state = self._loss._loss_grad_state(coef, X, self.Y, self.s)
         self._key = np.array(coef, dtype=np.float64, copy=True)
         self._state = state
         return value, grad
 
     def loss_gradient_coarse(self, coef):
-        """``loss_gradient`` with the products in float32 (X's float32 copy and
-        ``coef`` rounded to float32; the per-row losses summed in float64): for the
-        first Newton steps of a float64 fit, far from the stopping rule (see
-        ``_PenalizedObjective.fun_grad``).  Without float32 Hessian products (or for
-        float32 X) it is ``loss_gradient`` itself."""
+        """``loss_gradient`` with the products in float32 (X itself when float32,
+        else X's float32 copy; ``coef`` rounded to float32; the per-row losses summed
+        in float64): for the first Newton steps, far from the stopping rule (see
+        ``_PenalizedObjective.fun_grad``).  For float64 X without float32 Hessian
+        products it is ``loss_gradient`` itself."""
+        if self.X.dtype == np.float32:
+            return self._pass(coef, self.X)
         if not (self.mixed_precision and self.X.dtype == np.float64):
             return self.loss_gradient(coef)
         return self._pass(coef, self._x32())
@@ -285,7 +301,10 @@ class _LinearSoftmaxTerm:
         return float(np.finfo(np.float32).eps) * A * (4.0 + B * w + b)
 
     def _x32(self):
-        """X's float32 copy (made once; sparse X keeps its index arrays)."""
+        """X itself when float32, else its float32 copy (made once; sparse X keeps
+        its index arrays)."""
+        if self.X.dtype == np.float32:
+            return self.X
         if self._X32 is None:
             X = self.X
             if _is_sparse(X):
@@ -304,23 +323,30 @@ class _LinearSoftmaxTerm:
         return state
 
     def hessp(self, coef):
-        state = self._state_at(coef)
-        loss, X = self._loss, self.X
-        if self.mixed_precision and X.dtype == np.float64:
-            # Hessian-vector products only steer the CG direction (the gradients that
-            # judge convergence are float64: see _PenalizedObjective.coarse_until),
-            # so they run in float32: half the memory traffic
-            if self._state32 is None or self._state32[0] is not state:
-                self._state32 = (state, state.astype(np.float32))
-            state, X = self._state32[1], self._x32()
+        state, X = self._product_state(coef)
+        loss = self._loss
 
         def hv(v):
             return loss._hvp(state, X, v)
 
         return hv
 
+    def _product_state(self, coef):
+        """``(state, X)`` for the Hessian products at ``coef``.  Hessian-vector
+        products only steer the CG direction (the gradients that judge convergence
+        are float64: see _PenalizedObjective.coarse_until), so they run in float32
+        (half the memory traffic) for float32 X and with ``mixed_precision``."""
+        state, X = self._state_at(coef), self.X
+        if X.dtype == np.float32 or (self.mixed_precision and X.dtype == np.float64):
+            if self._state32 is None or self._state32[0] is not state:
+                self._state32 = (state, state.astype(np.float32))
+            state, X = self._state32[1], self._x32()
+        return state, X
+
     def hess_diag(self, coef):
-        state = self._state_at(coef)
+        # float32 X: in float32, as the products (a float64 state would upcast X**2)
+        state = (self._product_state(coef)[0] if self.X.dtype == np.float32
+                 else self._state_at(coef))
         if self._X_sq is None:
             X = self.X
             self._X_sq = X.multiply(X).tocsr() if _is_sparse(X) else np.square(X)
@@ -886,12 +912,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     large problems (``n_samples * n_params > 2e7``) also its first
     gradients, until the gradient is within 100x of the stopping rule (or of an
     estimate of its float32 error); whether ``tol`` is met is always judged on a
-    float64 gradient.  The float32 copy costs half X's memory.  float32 data is
-    fitted in float32 (coefficients float32); when it is small (at most 2**21
-    entries or nonzeros) the solution is then refined in float64 on a float64 copy
-    of X, so that it is within 1e-4 of the float64 fit also at weak penalties,
-    where float32 gradients are too coarse (C=100 on the standardised
-    breast-cancer data: 9e-4 apart without it).
+    float64 gradient.  The float32 copy costs half X's memory.  float32 data
+    keeps its memory: it is never copied whole.  Its Hessian-vector products run
+    in float32 on X itself, as do its first gradients on large problems, but the
+    gradients that decide convergence are float64, computed from row blocks of X
+    cast one at a time (8 MiB each), so the fit is the float64 fit's to within
+    the tolerance (coefficients float32).  float32 gradients alone stall above
+    the stopping rule at weak penalties (C=100 on the standardised
+    breast-cancer data, 150 noisy copies: 3e-4 from the float64 probabilities).
 
     Examples
     --------
@@ -1084,7 +1112,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         # optimum against 1.6x its objective, where the gradient's float32 noise
         # meets the rule early along the Cholesky path)
         if (small and not _is_sparse(getattr(term, "X", None))
-                and np.dtype(term.dtype) != np.float32):
+                and _gradient_dtype(term) != np.float32):
             return "newton-cholesky"
         return "newton-cg"
 
@@ -1150,13 +1178,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if solver == "lbfgs":
             return lbfgs(obj.fun_grad, x0, **kw)
         precond = obj.precond if obj.has_precond() else None
-        if getattr(term, "mixed_precision", False) and self._coarse_ok(term, obj):
+        if self._coarse_ok(term, obj):
             obj.coarse_until(tol)
-        if np.dtype(term.dtype) == np.float32:
-            # the float32 tolerance (50 eps) is loose, and the float32 fit's accuracy
-            # (within 1e-4 of the float64 fit) relies on CG solving the last Newton
-            # system past it: stopping CG once the model met the rule put digits at
-            # C=100 3.7e-4 from the float64 probabilities (9.5e-5 without)
+        if _gradient_dtype(term) == np.float32:
+            # (a Dask term's float32 data) the float32 tolerance (50 eps) is loose, and
+            # the float32 fit's accuracy (within 1e-4 of the float64 fit) relies on CG
+            # solving the last Newton system past it: stopping CG once the model met
+            # the rule put digits at C=100 3.7e-4 from the float64 probabilities
             kw["cg_gtol"] = 0.0
         return trust_region_newton_cg(obj.fun_grad, obj.hessp, x0, precond=precond, **kw)
 
@@ -1183,11 +1211,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _coarse_ok(term, obj):
-        """Whether the first gradients may use float32 products: float64 X, and a
-        problem large enough for the products to dominate (``_SMALL_WORK``)."""
+        """Whether the first gradients may use float32 products: float32 X, or
+        float64 X with float32 Hessian products (``mixed_precision``), and a problem
+        large enough for the products to dominate (``_SMALL_WORK``)."""
         X = getattr(term, "X", None)
-        return (X is not None and X.dtype == np.float64
-                and X.shape[0] * obj.n_params > _SMALL_WORK)
+        return (X is not None and X.shape[0] * obj.n_params > _SMALL_WORK
+                and (X.dtype == np.float32 or (
+                    X.dtype == np.float64 and getattr(term, "mixed_precision", False))))
 
     def _pass_setup(self, term, obj):
         """Set how the passes over an in-memory term run (float32 Hessian products,
@@ -1230,29 +1260,20 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tol = float(self.tol)
         if n is not None and n * obj.n_params <= _TINY_WORK:
             tol *= 1e-3
-        # float32 gradients are accurate to a few float32 ulps at best
-        tol = max(tol, 50 * float(np.finfo(term.dtype).eps))
+        # float32 gradients (a Dask term's float32 data) are accurate to a few float32
+        # ulps at best
+        tol = max(tol, 50 * float(np.finfo(_gradient_dtype(term)).eps))
         single = self._pass_setup(term, obj)
-        polishing = self._polish_data(term) is not None
-        # solved quietly when the solver's own verdict is not the user's: a tightened
-        # tolerance, or a float32 phase that the float64 refinement finishes (the
-        # ConvergenceWarning is then issued here, only if the user's tol was missed)
-        quiet = tol < float(self.tol) or polishing
-        texts = []
+        # solved quietly: the ConvergenceWarning is issued here, at the caller's line,
+        # and only if the user's tol was missed (the solver's verdict is on ``tol``,
+        # tightened for tiny problems)
         with _blas_threads(single):
             x0 = self._initial_coef(term, obj)
-            with quiet_convergence() if quiet else contextlib.nullcontext([]) as texts:
+            with quiet_convergence() as texts:
                 res = self._solve(term, obj, x0, tol)
         history = np.asarray(res.history, dtype=np.float64) * obj.scale
         n_iter = int(res.n_iter)
-        if polishing and n_iter < int(self.max_iter):
-            with quiet_convergence() as more:
-                res, scale = self._float64_polish(term, res, int(self.max_iter) - n_iter)
-            texts = more or texts
-            n_iter += int(res.n_iter)
-            history = np.concatenate([history, np.asarray(res.history[1:]) * scale])
-        if quiet and texts and not (
-                res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))):
+        if texts and not (res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))):
             name, _, message = texts[-1]      # the last phase's, with every iteration
             warnings.warn(convergence_text(name, n_iter, message), ConvergenceWarning,
                           stacklevel=3)
@@ -1260,37 +1281,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.n_iter_ = n_iter
         self.loss_curve_ = history
         return self
-
-    @staticmethod
-    def _polish_data(term):
-        """X of a float32 in-memory term small enough for the float64 refinement
-        (``_POLISH_MAX``), else None (the Dask term has no X)."""
-        X = getattr(term, "X", None)
-        if X is None or np.dtype(term.dtype) != np.float32:
-            return None
-        return X if (X.nnz if _is_sparse(X) else X.size) <= _POLISH_MAX else None
-
-    def _float64_polish(self, term, res, max_iter):
-        """For small float32 data (``_polish_data``): the float32 solution refined in
-        float64 (a float64 copy of X, at most ``_POLISH_MAX`` entries), so that the
-        float32 fit is within 1e-4 of the float64 one also where the float32
-        gradient's rounding (its floor is 50 float32 eps) is too coarse: at C=100 on
-        the standardised breast-cancer data the probabilities were 9e-4 apart, lbfgs
-        on digits 3e-3.  Returns ``(result, objective scale)``."""
-        X64 = self._polish_data(term).astype(np.float64)
-        Y = term.Y.astype(np.float64) if term.Y.dtype.kind == "f" else term.Y
-        s = None if term.s is None else term.s.astype(np.float64)
-        term64 = _LinearSoftmaxTerm(X64, Y, s, term.n_classes, term.fit_intercept,
-                                    term.abs_max)
-        obj64 = _PenalizedObjective(term64, self.penalty, float(self.C), self.l1_ratio)
-        tol = float(self.tol)
-        if X64.shape[0] * obj64.n_params <= _TINY_WORK:
-            tol *= 1e-3
-        tol = max(tol, 50 * float(np.finfo(np.float64).eps))
-        with _blas_threads(self._pass_setup(term64, obj64)):
-            out = self._solve(term64, obj64, np.asarray(res.x, dtype=np.float64), tol,
-                              max_iter)
-        return out, obj64.scale
 
     def _set_coef(self, coef, term, obj):
         K, d = term.n_classes, term.n_features
