@@ -514,8 +514,9 @@ def test_fit_sparse_dask_array_equals_in_memory(client, monkeypatch, persist, dt
     monkeypatch.setattr(_chunks.np, "asarray", orig_asarray)
     assert dense_calls == []
     ref = SoftmaxRegression(**params).fit(X, y, sample_weight=s)
-    # float32: the float32 fit's own accuracy (within 1e-4 of a float64 fit)
-    tol = 1e-8 if dtype == np.float64 else 1e-4
+    # float32: both fits' gradients are float64 (cast from the float32 rows), so
+    # they meet at the float64 tolerance too; the coefficients are float32
+    tol = 1e-8 if dtype == np.float64 else 1e-6
     np.testing.assert_allclose(model.coef_, ref.coef_, rtol=tol * 100,
                                atol=tol * np.abs(ref.coef_).max())
     assert model.coef_.dtype == dtype

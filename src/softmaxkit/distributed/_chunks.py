@@ -536,15 +536,23 @@ def prepare_encoded(xb, yb, wb, dtype, index, x_cols, y_col, w_col, classes,
 
 
 def chunk_loss_gradient(part, coef, loss):
-    """Data loss and gradient of one chunk: ``loss.loss_gradient`` on its rows."""
+    """Data loss and gradient of one chunk: ``loss.loss_gradient`` on its rows, in
+    float64 also for a float32 chunk (cast by row blocks, as in memory: float32
+    gradients stall above the stopping rule at weak penalties)."""
     X, Y, w = _part(part)
-    value, grad = loss.loss_gradient(coef, X, Y, w)
+    if X.dtype == np.float32:
+        value, grad, _ = loss._loss_grad_state_cast(np.asarray(coef, dtype=np.float64),
+                                                    X, Y, w)
+    else:
+        value, grad = loss.loss_gradient(coef, X, Y, w)
     return float(value), np.asarray(grad)
 
 
 def chunk_loss(part, coef, loss):
-    """Data loss of one chunk."""
+    """Data loss of one chunk (float64, as ``chunk_loss_gradient``'s)."""
     X, Y, w = _part(part)
+    if X.dtype == np.float32:
+        return chunk_loss_gradient(part, coef, loss)[0]
     return float(loss.loss(coef, X, Y, w))
 
 

@@ -125,7 +125,9 @@ class DaskDataTerm:
         Whether the coefficient vector ends each class row with an intercept.
     dtype : {numpy.float64, numpy.float32} or None, default=None
         Floating dtype of the chunks; None keeps float32 X and uses float64
-        otherwise.
+        otherwise.  Gradients are float64 either way (float32 chunks are cast one
+        row block at a time on the workers); Hessian products use the chunks'
+        dtype.
     classes : ndarray of shape (n_classes,) or None, default=None
         The class labels to encode against (sorted); None takes every label
         present in y.
@@ -187,6 +189,10 @@ class DaskDataTerm:
     >>> bool(np.isclose(value, 60 * np.log(3))), grad.shape
     (True, (12,))
     """
+
+    # gradients are float64 also for float32 partitions (cast by row blocks on the
+    # workers; the Hessian products stay in the partitions' dtype)
+    gradient_dtype = np.dtype(np.float64)
 
     def __init__(
         self,
