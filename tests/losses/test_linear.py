@@ -509,9 +509,10 @@ def test_float64_pass_from_float32_row_blocks_equals_the_float64_pass(
         monkeypatch, fmt, soft, weighted, fit_intercept):
     """float32 X's float64 gradient, cast one row block at a time (here 16-24
     blocks of at most 30 entries, on 1 and 3 threads), equals the pass on a float64
-    copy of X, and so does the state's Hessian product; with the probabilities past
-    _MAX_LOGIT_BYTES the state recomputes them by blocks in float32 (the products
-    are float32 there)."""
+    copy of X; so do the float64 Hessian products on cast blocks from a float64
+    state, and the float32 ones from the default float32 state to float32
+    rounding.  With the probabilities past _MAX_LOGIT_BYTES the pass runs the fused
+    kernel on each cast block and the state recomputes them by blocks."""
     from softmaxkit.losses import _linear
 
     monkeypatch.setattr(_linear, "_CAST_BLOCK_ENTRIES", 30)
@@ -532,17 +533,51 @@ def test_float64_pass_from_float32_row_blocks_equals_the_float64_pass(
     for threads in (1, 3):
         lin = LinearSoftmaxLoss(4, fit_intercept)
         lin._threads = threads
-        f, g, state = lin._loss_grad_state_cast(coef, X, Y, s)
+        f, g, state = lin._loss_grad_state_cast(coef, X, Y, s, state_dtype=np.float64)
         assert g.dtype == np.float64
         assert f == pytest.approx(f0, rel=1e-13)
         np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-12 * np.abs(g0).max())
-        np.testing.assert_allclose(lin._hvp(state, X64, v), hv0, rtol=1e-12,
+        np.testing.assert_allclose(lin._hvp_cast(state, X, v), hv0, rtol=1e-12,
                                    atol=1e-12 * np.abs(hv0).max())
         # partial sums added in block order: repeatable
-        np.testing.assert_array_equal(lin._loss_grad_state_cast(coef, X, Y, s)[1], g)
-    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 111 * 4 * 8 - 1)
+        np.testing.assert_array_equal(
+            lin._loss_grad_state_cast(coef, X, Y, s, state_dtype=np.float64)[1], g)
+        f, g, state = lin._loss_grad_state_cast(coef, X, Y, s)    # float32 state
+        assert state.probs().dtype == np.float32
+        np.testing.assert_allclose(g, g0, rtol=1e-12, atol=1e-12 * np.abs(g0).max())
+        np.testing.assert_allclose(lin._hvp(state, X, v), hv0, rtol=1e-4,
+                                   atol=1e-5 * np.abs(hv0).max())
+    monkeypatch.setattr(_linear, "_MAX_LOGIT_BYTES", 111 * 4 * 4 - 1)
     f, g, state = LinearSoftmaxLoss(4, fit_intercept)._loss_grad_state_cast(coef, X, Y, s)
     assert isinstance(state, _linear._BlockedState)
-    assert f == pytest.approx(f0, rel=1e-13)
+    assert f == pytest.approx(f0, rel=1e-12)
+    np.testing.assert_allclose(g, g0, rtol=1e-11, atol=1e-11 * np.abs(g0).max())
     hv = LinearSoftmaxLoss(4, fit_intercept)._hvp(state, X, v)
     np.testing.assert_allclose(hv, hv0, rtol=1e-4, atol=1e-5 * np.abs(hv0).max())
+
+
+def test_class_hessian_keeps_its_null_vector_with_float32_probabilities():
+    """B = sum_i s_i (diag(p_i) - p_i p_i^T) has B 1 = 0; from float32 probabilities
+    (rows summing to 1 only to float32 rounding) the diagonal is taken as minus the
+    off-diagonal row sum, so B 1 = 0 to float64 rounding, and B is the float64 B to
+    float32 accuracy (a float32 B off by 1e-7 along 1 blew the Kronecker
+    preconditioner up at weak penalties)."""
+    from softmaxkit.losses._linear import _ProbState
+
+    rng = np.random.default_rng(3)
+    n, K = 50_000, 3
+    Z = rng.standard_normal((n, K)) * 6
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    y = rng.integers(0, K, n)
+    s = rng.uniform(0.5, 2.0, n)
+    lin = LinearSoftmaxLoss(K)
+    X = np.zeros((n, 1))
+    B64 = lin._class_hessian(_ProbState(P - np.eye(K)[y], y, s), X)
+    ref = np.diag((P * s[:, None]).sum(0)) - P.T @ (P * s[:, None])
+    np.testing.assert_allclose(B64, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    P32 = P.astype(np.float32)
+    B32 = lin._class_hessian(_ProbState(P32 - np.eye(K, dtype=np.float32)[y], y,
+                                        s.astype(np.float32)), X.astype(np.float32))
+    assert np.abs(B32.sum(axis=1)).max() <= 1e-12 * np.abs(B32).max()
+    np.testing.assert_allclose(B32, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())

@@ -37,8 +37,9 @@ _HESSIAN_CHUNK = 1 << 22
 _SPARSE_PARALLEL_NNZ = 1 << 18
 _DENSE_PARALLEL_SIZE = 1 << 18
 # float32 X's float64 passes (``_loss_grad_state_cast``) cast one row block of at most
-# this many entries (nonzeros) at a time: an 8 MiB float64 copy per thread, never X's
-_CAST_BLOCK_ENTRIES = 1 << 20
+# this many entries (nonzeros) at a time: a 2 MiB float64 copy per thread, never X's
+# (and, where the logits are kept, at most _MAX_LOGIT_BYTES of float64 logits at once)
+_CAST_BLOCK_ENTRIES = 1 << 18
 
 
 def _is_sparse(X):
@@ -499,39 +500,30 @@ class LinearSoftmaxLoss:
         gW, gb = _sum_blocks((part[1], part[2]) for part in parts)
         return value, self._pack(gW, gb), _ProbState(R, Y, s)
 
-    def _loss_grad_state_cast(self, coef, X, Y, s, dtype=np.float64):
-        """``_loss_grad_state`` computed in ``dtype`` (float64) from X of a narrower
-        dtype (float32), one row block of X cast to ``dtype`` at a time (at most
-        ``_CAST_BLOCK_ENTRIES`` entries or nonzeros per block, the blocks shared out
-        to the threads, as many on each): a float64 pass without a float64 copy of
-        X.  The blocks' partial sums are added in block order, so the result does
-        not depend on timing (it does on the number of threads, by rounding).  The
-        state keeps the probabilities in ``dtype`` while
-        they fit ``_MAX_LOGIT_BYTES``; past that it recomputes them by blocks in X's
-        dtype (it only serves the Hessian products)."""
+    def _cast_blocks(self, X, cap_logits):
+        """Row blocks ``(start, stop, view)`` of float32 X for the passes that cast
+        them to float64 one at a time: at most ``_CAST_BLOCK_ENTRIES`` entries
+        (nonzeros) each and, with ``cap_logits``, at most ``_MAX_LOGIT_BYTES`` of
+        float64 logits over the threads at once; as many blocks on every thread.
+        CSC X is one block (its data array is cast whole: pass CSR to avoid it)."""
+        n, K = X.shape[0], self.n_classes
+        if n == 0 or (_is_sparse(X) and X.format != "csr"):
+            return [(0, n, X)]
+        per_row = -(-X.nnz // n) if _is_sparse(X) else X.shape[1]
+        threads = max(1, int(self._threads))
+        rows = _CAST_BLOCK_ENTRIES // max(per_row, 1)
+        if cap_logits:
+            rows = min(rows, _MAX_LOGIT_BYTES // (8 * K * threads))
+        parts = -(-n // max(1, rows))
+        parts = -(-parts // threads) * threads
+        return _row_blocks(X, min(parts, n))
+
+    def _run_cast(self, fn, blocks, dtype):
+        """``[fn(start, stop, X_block cast to dtype) for each block]``, the blocks
+        shared out to the threads in consecutive runs (one BLAS thread each)."""
         from .._pool import one_thread, run_ranges
 
-        dtype = np.dtype(dtype)
-        n, d, K = X.shape[0], X.shape[1], self.n_classes
-        csr = _is_sparse(X) and X.format == "csr"
-        if _is_sparse(X):
-            per_row = -(-X.nnz // max(n, 1))
-        else:
-            per_row = d
-        parts = -(-n // max(1, _CAST_BLOCK_ENTRIES // max(per_row, 1))) if n else 1
-        threads = max(1, int(self._threads))
-        parts = -(-parts // threads) * threads   # as many blocks on every thread
-        if _is_sparse(X) and not csr:
-            blocks = [(0, n, X)]   # CSC: one block (its data array alone is cast)
-        else:
-            blocks = _row_blocks(X, max(1, min(parts, n)))
-        W, b = self._split(coef, d, dtype)
-        WT = W.T
-        keep = n * K * dtype.itemsize <= _MAX_LOGIT_BYTES
-        R = np.empty((n, K), dtype=dtype) if keep else None
         out = [None] * len(blocks)
-        intercept = self.fit_intercept
-        soft = Y.ndim == 2 and Y.dtype != dtype
 
         def run(lo, hi):
             with one_thread():
@@ -542,20 +534,56 @@ class LinearSoftmaxLoss:
                                       shape=Xb.shape)
                     else:
                         Xb = Xb.astype(dtype)
-                    Z = _dot(Xb, WT)
-                    if b is not None:
-                        Z += b
-                    Yb = Y[a:c].astype(dtype) if soft else Y[a:c]
-                    loss, Rb = _ce(Z, Yb)
-                    del Z
-                    if keep:
-                        R[a:c] = Rb
-                    sb = None if s is None else s[a:c]
-                    G = Rb if sb is None else Rb * sb[:, None]
-                    out[i] = (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
-                              _col_sums(G) if intercept else None)
+                    out[i] = fn(a, c, Xb)
 
         run_ranges(run, len(blocks), self._threads)
+        return out
+
+    def _loss_grad_state_cast(self, coef, X, Y, s, state_dtype=None, dtype=np.float64):
+        """``_loss_grad_state`` computed in ``dtype`` (float64) from X of a narrower
+        dtype (float32), one row block of X cast at a time (``_cast_blocks``): a
+        float64 pass without a float64 copy of X.  The blocks' partial sums are
+        added in block order, so the result does not depend on timing (it does on
+        the number of threads, by rounding).  The state for the Hessian products
+        keeps the probabilities in ``state_dtype`` (default X's) while they fit
+        ``_MAX_LOGIT_BYTES``; past that it recomputes them by blocks in X's dtype,
+        and the pass runs the fused kernel on each cast block (no logits kept)."""
+        dtype = np.dtype(dtype)
+        state_dtype = np.dtype(X.dtype if state_dtype is None else state_dtype)
+        n, d, K = X.shape[0], X.shape[1], self.n_classes
+        keep = n * K * state_dtype.itemsize <= _MAX_LOGIT_BYTES
+        W, b = self._split(coef, d, dtype)
+        intercept = self.fit_intercept
+        soft = Y.ndim == 2 and Y.dtype != dtype
+        if keep:
+            R = np.empty((n, K), dtype=state_dtype)
+            WT = W.T
+
+            def one(a, c, Xb):
+                Z = _dot(Xb, WT)
+                if b is not None:
+                    Z += b
+                loss, Rb = _ce(Z, Y[a:c].astype(dtype) if soft else Y[a:c])
+                del Z
+                R[a:c] = Rb
+                sb = None if s is None else s[a:c]
+                G = Rb if sb is None else Rb * sb[:, None]
+                return (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
+                        _col_sums(G) if intercept else None)
+        else:
+            from ._fused import _linear_ce_sum
+
+            Wc = np.ascontiguousarray(W)
+            chunk = max(1, _MAX_LOGIT_BYTES // (K * dtype.itemsize))
+
+            def one(a, c, Xb):
+                sb = None if s is None else s[a:c]
+                value, gW, gb = _linear_ce_sum(
+                    Xb, Wc, b, Y[a:c].astype(dtype) if soft else Y[a:c], sb, True,
+                    chunk_size=self._fused_rows(Xb, chunk))
+                return value, gW, gb
+
+        out = self._run_cast(one, self._cast_blocks(X, keep), dtype)
         value = 0.0
         for part in out:  # block order
             value += part[0]
@@ -565,6 +593,32 @@ class LinearSoftmaxLoss:
         Wx, bx = self._split(coef, d, X.dtype)
         return value, grad, _BlockedState(np.ascontiguousarray(Wx), bx, Y, s,
                                           self._block_rows(X) or max(1, n))
+
+    def _hvp_cast(self, state, X, v, dtype=np.float64):
+        """``_hvp`` in ``dtype`` (float64) on X of a narrower dtype (float32), one
+        row block cast at a time, for a state whose probabilities are kept
+        (``_ProbState``, best in ``dtype``): for small problems whose nearly flat
+        directions float32 products blur."""
+        d = X.shape[1]
+        P, PS = state.probs(), state.weighted()
+        V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, dtype)
+        VT = V.T
+
+        def one(a, c, Xb):
+            return self._hvp_rows(Xb, P[a:c], PS[a:c], VT, vb)
+
+        return self._pack(*_sum_blocks(self._run_cast(one, self._cast_blocks(X, True),
+                                                      dtype)))
+
+    def _hvp_rows(self, Xb, P, PS, VT, vb):
+        """One row block's part of a Hessian-vector product: ``(W part, b part)``."""
+        U = _dot(Xb, VT)
+        if vb is not None:
+            U += vb
+        t = np.einsum("ij,ij->i", P, U)
+        U -= t[:, None]
+        U *= PS
+        return _xt_dot_serial(Xb, U).T, (_col_sums(U) if self.fit_intercept else None)
 
     def _state_at(self, coef, X, Y, s):
         rows = self._block_rows(X)
@@ -579,16 +633,9 @@ class LinearSoftmaxLoss:
         d = X.shape[1]
         V, vb = self._split(np.asarray(v, dtype=np.float64).ravel(), d, X.dtype)
         VT = V.T
-        intercept = self.fit_intercept
 
         def one(Xb, P, PS):
-            U = _dot(Xb, VT)
-            if vb is not None:
-                U += vb
-            t = np.einsum("ij,ij->i", P, U)
-            U -= t[:, None]
-            U *= PS
-            return _xt_dot_serial(Xb, U).T, (_col_sums(U) if intercept else None)
+            return self._hvp_rows(Xb, P, PS, VT, vb)
 
         def terms():
             for _, Xb, P, PS in state.blocks(X):
@@ -622,13 +669,22 @@ class LinearSoftmaxLoss:
         return self._pack(*_sum_blocks(terms()))
 
     def _class_hessian(self, state, X):
-        """``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` (K, K), float64."""
+        """``B = sum_i s_i (diag(p_i) - p_i p_i^T)`` (K, K), float64.
+
+        Its diagonal is taken as minus the sum of the off-diagonal row (``B_kk =
+        sum_i s_i p_ik (1 - p_ik) = sum_{l != k} sum_i s_i p_ik p_il`` since every
+        ``p_i`` sums to 1), so that ``B 1 = 0`` holds to float64 rounding also for
+        float32 probabilities: the Kronecker preconditioner divides by ``B``'s
+        eigenvalue along ``1`` plus the l2 weight, and a float32 ``B`` off by 1e-7
+        there blew its projected inverse up 400x at C=100."""
         K = self.n_classes
         B = np.zeros((K, K))
         for _, _, P, PS in state.blocks(X):
-            B += np.diag(np.asarray(_col_sums(PS), dtype=np.float64))
             B -= np.asarray(_xt_dot(P, PS, self._threads), dtype=np.float64)
-        return (B + B.T) / 2
+        B = (B + B.T) / 2
+        np.fill_diagonal(B, 0.0)
+        np.fill_diagonal(B, -B.sum(axis=1))
+        return B
 
     def _class_blocks(self, P, X, s, rows, dtype=np.float32):
         """The per-class diagonal blocks of the Hessian, ``A_k = sum_i s_i p_ik (1 -

@@ -58,9 +58,9 @@ _PENALTIES = ("l2", "l1", "elasticnet", None)
 # explicit-Hessian size limits (number of parameters K * (d + 1))
 _CHOLESKY_MAX_WORK = 100      # (d + 1) * (K + 1) at most: Newton-Cholesky for tiny problems
 # ... with at most this many multiply-adds per Hessian, n p^2 (p = K (d + 1)): beyond it
-# Newton-CG is faster, up to 3.9x on make_classification (100,000 x 20 x 2: 0.44 against
-# 0.11 s; 1,000 x 13 x 3, n p^2 = 1.8e6: 6.1 against 7.5 ms; 300 x 4 x 3: 4.6 against
-# 6.3 ms; benchmarks/RESULTS.md)
+# Newton-CG is as fast or faster, 2-4.7x from n p^2 = 1e7 on make_classification
+# (100,000 x 30 x 2: 670 against 143 ms); below it the two are within noise (300 x 4 x
+# 3: 3.3 against 3.8 ms).  python benchmarks/bench_solver_rule.py, benchmarks/RESULTS.md
 _CHOLESKY_MAX_HESSIAN_WORK = 1e6
 _EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
 _EXPLICIT_HESSIAN_WORK = 4e9  # ... and while building H (n p^2 multiply-adds) costs this
@@ -114,8 +114,8 @@ _SMALL_WORK = 20_000_000
 
 
 def _gradient_dtype(term):
-    """The dtype ``term``'s gradients are computed in: float64 in memory whatever
-    X's dtype (float32 X is cast by row blocks), the data's on Dask."""
+    """The dtype ``term``'s gradients are computed in: float64 for both of ours
+    (float32 data is cast by row blocks), else the term's dtype."""
     return np.dtype(getattr(term, "gradient_dtype", term.dtype))
 
 
@@ -196,10 +196,12 @@ class _LinearSoftmaxTerm:
     caching the probabilities of the last gradient for the Hessian products.
 
     Its gradients are float64 whatever X's dtype: float32 X is cast to float64 one
-    row block at a time (``LinearSoftmaxLoss._loss_grad_state_cast``), never whole,
-    and its Hessian products run in float32 on X itself."""
+    row block at a time (``LinearSoftmaxLoss._loss_grad_state_cast``), never whole
+    (CSC: its data array is).  Its Hessian products run in float32 on X itself
+    where float64 X's would (``mixed_precision``), else in float64 on cast row
+    blocks too."""
 
-    # the dtype the gradients are computed in (a Dask term's is its data's)
+    # the dtype the gradients are computed in (float64 whatever X's dtype)
     gradient_dtype = np.dtype(np.float64)
 
     def __init__(self, X, Y, sample_weight, n_classes, fit_intercept, abs_max=None):
@@ -235,12 +237,18 @@ class _LinearSoftmaxTerm:
     def loss_gradient(self, coef):
         return self._pass(coef, self.X, cast=self.X.dtype != np.float64)
 
+    def _cast_state_dtype(self):
+        """The dtype of the probabilities float32 X's float64 passes keep: float32
+        when the Hessian products run in float32, else float64."""
+        return np.float32 if self.mixed_precision else np.float64
+
     def _pass(self, coef, X, cast=False):
         """Loss and gradient over ``X`` (X itself or its float32 copy; in float64
         by row blocks when ``cast``), keeping the state for the Hessian products at
         ``coef``."""
         if cast:
-            value, grad, state = self._loss._loss_grad_state_cast(coef, X, self.Y, self.s)
+            value, grad, state = self._loss._loss_grad_state_cast(
+                coef, X, self.Y, self.s, state_dtype=self._cast_state_dtype())
         else:
             value, grad, state = self._loss._loss_grad_state(coef, X, self.Y, self.s)
         self._key = np.array(coef, dtype=np.float64, copy=True)
@@ -273,10 +281,10 @@ class _LinearSoftmaxTerm:
             X32, s = self._x32(), self.s
             cols = np.zeros(X32.shape[1])
             rows = np.zeros(X32.shape[0])
-            # by row blocks: |X| is never held whole (a block is at most 64 MiB)
+            # by row blocks: |X| is never held whole (a block is at most 4 MiB)
             per_row = max(1, (X32.nnz // max(X32.shape[0], 1)) if _is_sparse(X32)
                           else X32.shape[1])
-            parts = max(1, -(-X32.shape[0] * per_row // (1 << 24)))
+            parts = max(1, -(-X32.shape[0] * per_row // (1 << 20)))
             blocks = (_row_blocks(X32, parts) if getattr(X32, "format", "csr") == "csr"
                       else [(0, X32.shape[0], X32)])  # CSC: whole
             for a, b, Xb in blocks:
@@ -317,14 +325,31 @@ class _LinearSoftmaxTerm:
     def _state_at(self, coef):
         if self._key is not None and np.array_equal(self._key, coef):
             return self._state
-        state = self._loss._state_at(np.asarray(coef, dtype=np.float64), self.X, self.Y, self.s)
+        coef = np.asarray(coef, dtype=np.float64)
+        if self._cast_hvp():
+            state = self._loss._loss_grad_state_cast(coef, self.X, self.Y, self.s,
+                                                     state_dtype=np.float64)[2]
+        else:
+            state = self._loss._state_at(coef, self.X, self.Y, self.s)
         self._key = np.array(coef, dtype=np.float64, copy=True)
         self._state = state
         return state
 
+    def _cast_hvp(self):
+        """Whether the Hessian products are float64 on cast row blocks of float32 X:
+        where float64 X's would be float64 too (tiny and small unpenalised problems,
+        see SoftmaxRegression._pass_setup; float32 products there blur nearly flat
+        directions: make_classification 5,000 x 30 x 4 unpenalised took 141-253
+        iterations and stopped 6e-4 above the optimum)."""
+        return self.X.dtype == np.float32 and not self.mixed_precision
+
     def hessp(self, coef):
-        state, X = self._product_state(coef)
         loss = self._loss
+        if self._cast_hvp():
+            state, X = self._state_at(coef), self.X
+            if isinstance(state, _ProbState):
+                return lambda v: loss._hvp_cast(state, X, v)
+        state, X = self._product_state(coef)
 
         def hv(v):
             return loss._hvp(state, X, v)
@@ -344,7 +369,7 @@ class _LinearSoftmaxTerm:
         return state, X
 
     def hess_diag(self, coef):
-        # float32 X: in float32, as the products (a float64 state would upcast X**2)
+        # float32 X: in float32 (a metric; a float64 state would upcast X**2 whole)
         state = (self._product_state(coef)[0] if self.X.dtype == np.float32
                  else self._state_at(coef))
         if self._X_sq is None:
@@ -837,7 +862,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ``"elasticnet"``; it accepts ``"l2"`` and None too).  ``"auto"`` picks
         ``"prox-newton"`` for l1/elasticnet; otherwise ``"newton-cholesky"`` when the
         Hessian is tiny and cheap to build (``(n_features + 1) * (n_classes + 1) <=
-        100``, ``n_samples * n_params**2 <= 1e6`` and X dense float64), else
+        100``, ``n_samples * n_params**2 <= 1e6`` and X dense), else
         ``"newton-cg"``.
     tol : float >= 0, default=1e-6
         Stop when ``max |projected gradient| <= tol * max(1, |F|)`` for the scaled
@@ -845,7 +870,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         a penalty); for l1 the minimum-norm subgradient is used.  Tiny problems
         (``n_samples * n_params <= 200,000``, where an iteration costs microseconds)
         are solved to ``tol / 1000``; the tolerance never goes below
-        ``50 * eps`` of the data's dtype (6e-6 for float32).
+        ``50 * eps`` of float64 (the gradients are float64 for float32 data too).
     max_iter : int >= 0, default=1000
         Maximum number of solver iterations; a ``ConvergenceWarning`` is raised when
         it is reached.
@@ -913,13 +938,17 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     gradients, until the gradient is within 100x of the stopping rule (or of an
     estimate of its float32 error); whether ``tol`` is met is always judged on a
     float64 gradient.  The float32 copy costs half X's memory.  float32 data
-    keeps its memory: it is never copied whole.  Its Hessian-vector products run
-    in float32 on X itself, as do its first gradients on large problems, but the
-    gradients that decide convergence are float64, computed from row blocks of X
-    cast one at a time (8 MiB each), so the fit is the float64 fit's to within
-    the tolerance (coefficients float32).  float32 gradients alone stall above
-    the stopping rule at weak penalties (C=100 on the standardised
-    breast-cancer data, 150 noisy copies: 3e-4 from the float64 probabilities).
+    keeps its memory: dense or CSR X is never copied whole (CSC's data array is
+    cast whole; pass CSR to avoid it).  Its Hessian-vector products run in float32
+    on X itself where float64 X's would, as do its first gradients on large
+    problems, but the gradients that decide convergence are float64, computed
+    from row blocks of X cast one at a time (2 MiB each), so the fit is the
+    float64 fit's to within the tolerance (coefficients float32).  float32
+    gradients alone stall above the stopping rule at weak penalties (C=100 on the
+    standardised breast-cancer data, 150 noisy copies: 3e-4 from the float64
+    probabilities).  An unpenalised fit of exactly collinear features is the
+    exception: rounding them to float32 makes them merely nearly collinear, a
+    different problem, whose fit may differ from the float64 one.
 
     Examples
     --------
@@ -1107,10 +1136,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return "prox-newton"
         small = ((term.n_features + 1) * (term.n_classes + 1) <= _CHOLESKY_MAX_WORK
                  and self._hessian_work(term) <= _CHOLESKY_MAX_HESSIAN_WORK)
-        # not for float32 data: Newton-CG's last, fully solved step lands nearer the
-        # float64 optimum (wine, C=100: coef within 6e-5 against 3e-2; C=1e4: the
-        # optimum against 1.6x its objective, where the gradient's float32 noise
-        # meets the rule early along the Cholesky path)
+        # not for float32 gradients (a data term without float64 ones): Newton-CG's
+        # last, fully solved step lands nearer the float64 optimum (wine, C=100: coef
+        # within 6e-5 against 3e-2; C=1e4: the optimum against 1.6x its objective,
+        # where the gradient's float32 noise meets the rule early along the Cholesky
+        # path)
         if (small and not _is_sparse(getattr(term, "X", None))
                 and _gradient_dtype(term) != np.float32):
             return "newton-cholesky"
@@ -1118,8 +1148,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _hessian_work(term):
-        """``n p^2``, the multiply-adds of one explicit Hessian (inf when the number
-        of rows is unknown)."""
+        """``n p^2`` with ``p = K (d + 1)`` (an upper bound of ``n_params``, which is
+        ``(K - 1)(d + 1)`` without a penalty): the multiply-adds of one explicit
+        Hessian (inf when the number of rows is unknown)."""
         X = getattr(term, "X", None)
         n = X.shape[0] if X is not None else getattr(term, "n_samples", None)  # Dask
         p = term.n_classes * (term.n_features + int(term.fit_intercept))
@@ -1181,7 +1212,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if self._coarse_ok(term, obj):
             obj.coarse_until(tol)
         if _gradient_dtype(term) == np.float32:
-            # (a Dask term's float32 data) the float32 tolerance (50 eps) is loose, and
+            # (a data term with float32 gradients) the float32 tolerance (50 eps) is loose, and
             # the float32 fit's accuracy (within 1e-4 of the float64 fit) relies on CG
             # solving the last Newton system past it: stopping CG once the model met
             # the rule put digits at C=100 3.7e-4 from the float64 probabilities
@@ -1211,13 +1242,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _coarse_ok(term, obj):
-        """Whether the first gradients may use float32 products: float32 X, or
-        float64 X with float32 Hessian products (``mixed_precision``), and a problem
-        large enough for the products to dominate (``_SMALL_WORK``)."""
+        """Whether the first gradients may use float32 products: float32 Hessian
+        products (``mixed_precision``, for float32 X too), and a problem large
+        enough for the products to dominate (``_SMALL_WORK``)."""
         X = getattr(term, "X", None)
         return (X is not None and X.shape[0] * obj.n_params > _SMALL_WORK
-                and (X.dtype == np.float32 or (
-                    X.dtype == np.float64 and getattr(term, "mixed_precision", False))))
+                and getattr(term, "mixed_precision", False))
 
     def _pass_setup(self, term, obj):
         """Set how the passes over an in-memory term run (float32 Hessian products,
@@ -1260,7 +1290,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tol = float(self.tol)
         if n is not None and n * obj.n_params <= _TINY_WORK:
             tol *= 1e-3
-        # float32 gradients (a Dask term's float32 data) are accurate to a few float32
+        # float32 gradients (a data term without float64 ones) are accurate to a few float32
         # ulps at best
         tol = max(tol, 50 * float(np.finfo(_gradient_dtype(term)).eps))
         single = self._pass_setup(term, obj)
@@ -1302,7 +1332,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (float32 data is trained in float32; see Notes).
+            Training data (float32 data keeps its memory; see Notes).
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             Class labels, or class probabilities (soft targets; rows sum to 1).
         sample_weight : array-like of shape (n_samples,), default=None

@@ -148,10 +148,11 @@ def _convergence_warning_class():
     return ConvergenceWarning
 
 
-# set by the callers that judge convergence themselves (SoftmaxRegression's tightened
-# and float32 phases): a context variable, so it holds for one thread only (a
-# warnings.catch_warnings around the solver changed the process's warning state, and
-# two fits in two threads left every later warning of the process lost)
+# set by the callers that judge convergence themselves (SoftmaxRegression, on the
+# user's tol rather than the solver's, which may be tightened): a context variable,
+# so it holds for one thread only (a warnings.catch_warnings around the solver
+# changed the process's warning state, and two fits in two threads left every later
+# warning of the process lost)
 _QUIET = contextvars.ContextVar("softmaxkit_solver_quiet", default=None)
 
 
