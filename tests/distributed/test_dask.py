@@ -716,9 +716,17 @@ def test_lazy_predictions_equal_in_memory(client):
 
 
 def test_convergence_warning_passes_through(client):
+    """Once, at the caller's line, from fit on a Dask collection and from fit_dask
+    (the warning pointed into softmaxkit from the former)."""
+    from softmaxkit.distributed import fit_dask
+
     X, y, _ = _data(14)
-    with pytest.warns(ConvergenceWarning):
+    with pytest.warns(ConvergenceWarning) as rec:
         SoftmaxRegression(solver="lbfgs", max_iter=2).fit(*_dask(X, y))
+    with pytest.warns(ConvergenceWarning) as rec2:
+        fit_dask(SoftmaxRegression(solver="lbfgs", max_iter=2), *_dask(X, y))
+    assert len(rec) == len(rec2) == 1
+    assert rec[0].filename == rec2[0].filename == __file__
     assert _our_keys(client) == []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -111,6 +113,18 @@ _COARSE_MAX_EVALS = 30  # and for at most this many evaluations (a safeguard)
 _TINY_WORK = 200_000
 # ... and below this with single-threaded BLAS (threads only add overhead)
 _SMALL_WORK = 20_000_000
+
+
+def _caller_level():
+    """The ``stacklevel`` that points a warning issued by this function's caller at
+    the first frame outside softmaxkit (``fit``, ``fit_dask`` and ``fit`` on a Dask
+    collection all warn at the user's line)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _gradient_dtype(term):
@@ -1243,11 +1257,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _coarse_ok(term, obj):
         """Whether the first gradients may use float32 products: float32 Hessian
-        products (``mixed_precision``, for float32 X too), and a problem large
-        enough for the products to dominate (``_SMALL_WORK``)."""
+        products (``mixed_precision``, for float32 X too), and float32 X (its own
+        passes are the cheap ones: 150 noisy copies of breast cancer, C=1, 0.26 ->
+        0.15 s) or a problem large enough for the products to dominate
+        (``_SMALL_WORK``)."""
         X = getattr(term, "X", None)
-        return (X is not None and X.shape[0] * obj.n_params > _SMALL_WORK
-                and getattr(term, "mixed_precision", False))
+        return (X is not None and getattr(term, "mixed_precision", False)
+                and (X.dtype == np.float32 or X.shape[0] * obj.n_params > _SMALL_WORK))
 
     def _pass_setup(self, term, obj):
         """Set how the passes over an in-memory term run (float32 Hessian products,
@@ -1306,7 +1322,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if texts and not (res.grad_norm <= float(self.tol) * max(1.0, abs(res.fun))):
             name, _, message = texts[-1]      # the last phase's, with every iteration
             warnings.warn(convergence_text(name, n_iter, message), ConvergenceWarning,
-                          stacklevel=3)
+                          stacklevel=_caller_level())
         self._set_coef(obj.expand(res.x), term, obj)
         self.n_iter_ = n_iter
         self.loss_curve_ = history
