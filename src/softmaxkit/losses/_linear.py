@@ -574,7 +574,9 @@ class LinearSoftmaxLoss:
             from ._fused import _linear_ce_sum
 
             Wc = np.ascontiguousarray(W)
-            chunk = max(1, _MAX_LOGIT_BYTES // (K * dtype.itemsize))
+            # the threads' logits together within _MAX_LOGIT_BYTES
+            chunk = max(1, _MAX_LOGIT_BYTES // (K * dtype.itemsize
+                                                * max(1, int(self._threads))))
 
             def one(a, c, Xb):
                 sb = None if s is None else s[a:c]
