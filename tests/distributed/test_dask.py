@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -713,6 +714,22 @@ def test_lazy_predictions_equal_in_memory(client):
         model.predict(ddf[list("edcba")])
     with pytest.raises(ValueError, match="features"):
         ref.predict(da.from_array(X[:, :3], chunks=100))
+
+
+def test_small_unpenalised_float32_dask_fit_takes_float64_products(client):
+    """As in memory: float32 partitions of a small unpenalised fit take float64
+    Hessian products on cast row blocks.  With float32 ones the fit of collinear
+    features (make_classification's redundant ones) ran 63 steps and stopped at
+    the precision limit with a ConvergenceWarning."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(2000, 10, n_informative=5, n_classes=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = SoftmaxRegression(penalty=None).fit(
+            da.from_array(X.astype(np.float32), chunks=500), da.from_array(y, chunks=500))
+    assert m.n_iter_ <= 40
+    assert _our_keys(client) == []
 
 
 def test_convergence_warning_passes_through(client):

@@ -1406,7 +1406,7 @@ def test_float32_at_large_C_on_many_rows_matches_float64_without_a_float64_copy(
     assert peak < 2 * X32.nbytes, (peak, X32.nbytes)
 
 
-@pytest.mark.parametrize("n, d, K", [(2000, 10, 3), (5000, 30, 4)])
+@pytest.mark.parametrize("n, d, K", [(2000, 10, 3)])
 def test_small_unpenalised_float32_fit_takes_float64_products(n, d, K):
     """Small unpenalised float64 fits run their Hessian products in float64 (float32
     ones blur the nearly flat directions); float32 X took float32 products there.

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .._validation import check_label_kinds, first_missing_label, soft_target_tol
-from ..losses._linear import _is_sparse
+from ..losses._linear import _is_sparse, _ProbState
 
 __all__ = []
 
@@ -556,16 +556,25 @@ def chunk_loss(part, coef, loss):
     return float(loss.loss(coef, X, Y, w))
 
 
-def chunk_state(part, coef, loss):
+def chunk_state(part, coef, loss, exact=False):
     """The probabilities of one chunk at ``coef`` (LinearSoftmaxLoss's
-    curvature state), kept on the worker for Hessian products."""
+    curvature state), kept on the worker for Hessian products; float64 for a
+    float32 chunk when ``exact`` (see :func:`state_hessp`)."""
     X, Y, w = _part(part)
+    if exact and X.dtype == np.float32:
+        return loss._loss_grad_state_cast(np.asarray(coef, dtype=np.float64), X, Y, w,
+                                          state_dtype=np.float64)[2]
     return loss._state_at(coef, X, Y, w)
 
 
-def state_hessp(state, part, v, loss):
-    """Hessian of one chunk (at the state's ``coef``) times ``v``."""
-    return np.asarray(loss._hvp(state, _part(part)[0], v))
+def state_hessp(state, part, v, loss, exact=False):
+    """Hessian of one chunk (at the state's ``coef``) times ``v``; in float64 on
+    row blocks cast from a float32 chunk when ``exact`` (small unpenalised fits,
+    whose nearly flat directions float32 products blur)."""
+    X = _part(part)[0]
+    if exact and X.dtype == np.float32 and isinstance(state, _ProbState):
+        return np.asarray(loss._hvp_cast(state, X, v))
+    return np.asarray(loss._hvp(state, X, v))
 
 
 def state_hess_diag(state, part, loss):
@@ -645,10 +654,10 @@ def chunk_class_blocks(part, coef, loss, fraction):
     return state_class_blocks(chunk_state(part, coef, loss), part, loss, fraction)
 
 
-def chunk_hessp(part, coef, v, loss):
+def chunk_hessp(part, coef, v, loss, exact=False):
     """Hessian of one chunk at ``coef`` times ``v``, recomputing the
     probabilities (the streaming path)."""
-    return state_hessp(chunk_state(part, coef, loss), part, v, loss)
+    return state_hessp(chunk_state(part, coef, loss, exact), part, v, loss, exact)
 
 
 def chunk_hess_diag(part, coef, loss):

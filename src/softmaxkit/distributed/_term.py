@@ -193,6 +193,9 @@ class DaskDataTerm:
     # gradients are float64 also for float32 partitions (cast by row blocks on the
     # workers; the Hessian products stay in the partitions' dtype)
     gradient_dtype = np.dtype(np.float64)
+    # float64 Hessian products on float32 partitions (set by the estimator where
+    # float64 data in memory would get float64 ones)
+    exact_products = False
 
     def __init__(
         self,
@@ -427,7 +430,8 @@ class DaskDataTerm:
             return self._states
         self._states = None  # drop the old ones first
         self._states = self._runner.map_futures(
-            _chunks.chunk_state, self._handles, coef=coef, loss=self._loss
+            _chunks.chunk_state, self._handles, coef=coef, loss=self._loss,
+            exact=self.exact_products
         )
         self._state_key = coef.copy()
         return self._states
@@ -470,14 +474,15 @@ class DaskDataTerm:
         at ``coef`` (one pass), and every product is one round trip.
         """
         coef = self._coef(coef)
-        runner, loss = self._runner, self._loss
+        runner, loss, exact = self._runner, self._loss, self.exact_products
         if self.persisted:
             states, handles = self._states_at(coef), list(self._handles)
 
             def hvp(v):
                 v = np.asarray(v, dtype=np.float64).reshape(coef.shape)
                 return self._sum(
-                    runner.map(_chunks.state_hessp, states, handles, v=v, loss=loss), coef.shape
+                    runner.map(_chunks.state_hessp, states, handles, v=v, loss=loss,
+                               exact=exact), coef.shape
                 )
 
             return hvp
@@ -485,7 +490,8 @@ class DaskDataTerm:
         def hvp_stream(v):
             v = np.asarray(v, dtype=np.float64).reshape(coef.shape)
             return self._sum(
-                self._map(_chunks.chunk_hessp, coef=coef, v=v, loss=loss), coef.shape
+                self._map(_chunks.chunk_hessp, coef=coef, v=v, loss=loss, exact=exact),
+                coef.shape
             )
 
         return hvp_stream

@@ -353,8 +353,8 @@ class _LinearSoftmaxTerm:
         """Whether the Hessian products are float64 on cast row blocks of float32 X:
         where float64 X's would be float64 too (tiny and small unpenalised problems,
         see SoftmaxRegression._pass_setup; float32 products there blur nearly flat
-        directions: make_classification 5,000 x 30 x 4 unpenalised took 141-253
-        iterations and stopped 6e-4 above the optimum)."""
+        directions: unpenalised make_classification 2,000 x 10 x 3, whose redundant
+        features are collinear, stopped at the precision limit with a warning)."""
         return self.X.dtype == np.float32 and not self.mixed_precision
 
     def hessp(self, coef):
@@ -952,17 +952,18 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     gradients, until the gradient is within 100x of the stopping rule (or of an
     estimate of its float32 error); whether ``tol`` is met is always judged on a
     float64 gradient.  The float32 copy costs half X's memory.  float32 data
-    keeps its memory: dense or CSR X is never copied whole (CSC's data array is
-    cast whole; pass CSR to avoid it).  Its Hessian-vector products run in float32
-    on X itself where float64 X's would, as do its first gradients on large
-    problems, but the gradients that decide convergence are float64, computed
-    from row blocks of X cast one at a time (2 MiB each), so the fit is the
-    float64 fit's to within the tolerance (coefficients float32).  float32
-    gradients alone stall above the stopping rule at weak penalties (C=100 on the
-    standardised breast-cancer data, 150 noisy copies: 3e-4 from the float64
-    probabilities).  An unpenalised fit of exactly collinear features is the
-    exception: rounding them to float32 makes them merely nearly collinear, a
-    different problem, whose fit may differ from the float64 one.
+    gets no float64 copy: its Hessian-vector products run in float32 on X itself
+    where float64 X's would (else in float64 on cast row blocks), as do its first
+    gradients, but the gradients that decide convergence are float64, computed
+    from row blocks of X cast one at a time (2 MiB each; CSC X has its data array
+    cast whole, pass CSR to avoid it), so the fit is the float64 fit's to within
+    the tolerance (coefficients float32).  float32 gradients alone stall above the
+    stopping rule at weak penalties (C=100 on the standardised breast-cancer data,
+    150 noisy copies: 3e-4 from the float64 probabilities).  Unpenalised fits of
+    exactly collinear features are the exception: rounding them to float32 makes
+    them merely nearly collinear, and the float32 data's optimum can then lie far
+    out along those directions (make_classification's redundant features:
+    coefficients of 1e6 against 1, probabilities 0.2 apart).  Use a penalty there.
 
     Examples
     --------
@@ -1271,6 +1272,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         (``_blas_threads``)."""
         X = getattr(term, "X", None)
         if X is None:
+            n = getattr(term, "n_samples", None)
+            if hasattr(term, "exact_products") and n is not None:
+                # Dask: float32 partitions take float64 products where float64 data
+                # in memory would (their float32 ones stalled small unpenalised fits)
+                work = n * obj.n_params
+                term.exact_products = not (work > _SMALL_WORK or (
+                    obj.penalty is not None and work > _TINY_WORK))
             return False
         work = X.shape[0] * obj.n_params
         small = work <= _SMALL_WORK
