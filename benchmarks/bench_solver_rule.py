@@ -15,25 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 
-import numpy as np
+from bench_fit import _best_time as best
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from softmaxkit import SoftmaxRegression
 
 SHAPES = ((4, 3), (8, 3), (13, 3), (8, 5), (20, 2), (20, 3), (30, 2), (9, 9))
-
-
-def best(fit, repeat):
-    out = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fit()
-        out = min(out, time.perf_counter() - t)
-    return out
 
 
 def main(argv=None):

@@ -127,7 +127,8 @@ class DaskDataTerm:
         Floating dtype of the chunks; None keeps float32 X and uses float64
         otherwise.  Gradients are float64 either way (float32 chunks are cast one
         row block at a time on the workers); Hessian products use the chunks'
-        dtype.
+        dtype, except in small unpenalised fits (``exact_products``: float64 on
+        cast row blocks, as in memory).
     classes : ndarray of shape (n_classes,) or None, default=None
         The class labels to encode against (sorted); None takes every label
         present in y.
@@ -191,7 +192,8 @@ class DaskDataTerm:
     """
 
     # gradients are float64 also for float32 partitions (cast by row blocks on the
-    # workers; the Hessian products stay in the partitions' dtype)
+    # workers; the Hessian products stay in the partitions' dtype unless
+    # exact_products)
     gradient_dtype = np.dtype(np.float64)
     # float64 Hessian products on float32 partitions (set by the estimator where
     # float64 data in memory would get float64 ones)
