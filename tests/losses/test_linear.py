@@ -581,3 +581,40 @@ def test_class_hessian_keeps_its_null_vector_with_float32_probabilities():
                                         s.astype(np.float32)), X.astype(np.float32))
     assert np.abs(B32.sum(axis=1)).max() <= 1e-12 * np.abs(B32).max()
     np.testing.assert_allclose(B32, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+def test_csr_row_blocks_are_views_and_leave_x_alone(monkeypatch):
+    """The CSR row blocks share X's arrays (SciPy's constructor copied any slice of
+    less than half of them, so every threaded pass copied X), and passes on them
+    leave an X with unsorted indices as it was, with the sorted X's results."""
+    from softmaxkit.losses import _linear
+    from softmaxkit.losses._linear import _row_blocks
+
+    monkeypatch.setattr(_linear, "_SPARSE_PARALLEL_NNZ", 50)   # threaded passes
+    X = sp.random(400, 30, density=0.2, format="csr", random_state=4)
+    for i in range(X.shape[0]):          # unsorted indices within every row
+        a, b = X.indptr[i], X.indptr[i + 1]
+        X.indices[a:b] = X.indices[a:b][::-1].copy()
+        X.data[a:b] = X.data[a:b][::-1].copy()
+    X.has_sorted_indices = False
+    before = X.indices.copy(), X.data.copy()
+    V = np.random.default_rng(5).standard_normal((30, 4))
+    blocks = _row_blocks(X, 3)
+    assert all(np.shares_memory(Xb.data, X.data) and np.shares_memory(Xb.indices, X.indices)
+               for _, _, Xb in blocks)
+    np.testing.assert_allclose(np.vstack([Xb @ V for _, _, Xb in blocks]), X.toarray() @ V,
+                               rtol=1e-12, atol=1e-12)
+    y = np.random.default_rng(6).integers(0, 4, 400)
+    coef = np.random.default_rng(7).standard_normal(4 * 31)
+    lin = LinearSoftmaxLoss(4)
+    lin._threads = 3
+    f, g, h = lin.gradient_hessp(coef, X, y)
+    h(coef)
+    np.testing.assert_array_equal(X.indices, before[0])
+    np.testing.assert_array_equal(X.data, before[1])
+    Xs = X.copy()
+    Xs.sort_indices()
+    f1, g1, h1 = LinearSoftmaxLoss(4).gradient_hessp(coef, Xs, y)
+    assert f == pytest.approx(f1, rel=1e-12)
+    np.testing.assert_allclose(g, g1, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(h(coef), h1(coef), rtol=1e-10, atol=1e-10)

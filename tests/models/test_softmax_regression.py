@@ -1179,6 +1179,34 @@ def test_preconditioner_factors_equal_their_formulas(monkeypatch, threads, mixed
     np.testing.assert_allclose(Bf, B, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("fmt", ["dense", "wide", "csr", "csc"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kronecker_feature_factor_by_row_blocks(monkeypatch, fmt, weighted):
+    """The Kronecker feature factor A (full for dense X, its diagonal for sparse or
+    wide X) is summed over row blocks (here of at most 64 entries: many blocks)
+    and equals the direct sum; it made a temporary of X's size (X**2, or X times
+    the weights) before."""
+    from softmaxkit.models import _softmax_regression as mod
+
+    monkeypatch.setattr(mod, "_KRON_BLOCK_ENTRIES", 64)
+    if fmt == "wide":
+        monkeypatch.setattr(mod, "_KRON_DENSE_MAX", 4)
+    rng = np.random.default_rng(23)
+    n, d, K = 300, 6, 3
+    X = rng.standard_normal((n, d))
+    if fmt in ("csr", "csc"):
+        X[np.abs(X) < 0.8] = 0.0
+    s = rng.uniform(0.5, 2.0, n) if weighted else None
+    Xin = getattr(sp, f"{fmt}_matrix")(X) if fmt in ("csr", "csc") else X
+    term = mod._LinearSoftmaxTerm(Xin, rng.integers(0, K, n), s, K, True)
+    A, _ = term.kron_factors(np.zeros(K * (d + 1)))
+    w = np.ones(n) if s is None else s
+    Xa = np.hstack([X, np.ones((n, 1))])
+    full = Xa.T @ (w[:, None] * Xa) / w.sum()
+    expected = full if fmt == "dense" else np.diag(full)
+    np.testing.assert_allclose(A, expected, rtol=1e-12, atol=1e-14)
+
+
 def _spy_gradients(monkeypatch, mod):
     """Record, in order, which of the term's gradient passes runs ("coarse" for
     float32 products, "exact" for float64)."""

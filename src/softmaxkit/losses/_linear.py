@@ -57,8 +57,15 @@ def _row_blocks(X, parts):
             continue
         if _is_sparse(X):
             lo, hi = X.indptr[a], X.indptr[b]
-            view = type(X)((X.data[lo:hi], X.indices[lo:hi], X.indptr[a:b + 1] - lo),
-                           shape=(int(b - a), X.shape[1]), copy=False)
+            # set on an empty matrix: SciPy's constructor copies a slice of less
+            # than half its array (``prune``), which made every threaded pass copy
+            # X's data and indices
+            view = type(X)((int(b - a), X.shape[1]), dtype=X.dtype)
+            view.indptr = X.indptr[a:b + 1] - lo
+            view.indices = X.indices[lo:hi]
+            view.data = X.data[lo:hi]
+            for flag in ("_has_sorted_indices", "_has_canonical_format"):
+                view.__dict__.pop(flag, None)   # recomputed from the new arrays
         else:
             view = X[a:b]
         blocks.append((int(a), int(b), view))

@@ -37,6 +37,7 @@ from .._validation import (
 from .._validation import plain as _plain
 from ..losses._linear import (
     LinearSoftmaxLoss,
+    _col_sums,
     _is_sparse,
     _ProbState,
     _row_blocks,
@@ -67,6 +68,7 @@ _CHOLESKY_MAX_HESSIAN_WORK = 1e6
 _EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
 _EXPLICIT_HESSIAN_WORK = 4e9  # ... and while building H (n p^2 multiply-adds) costs this
 _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T X up to this d
+_KRON_BLOCK_ENTRIES = 1 << 20  # ... and sums its feature factor by row blocks this large
 # Newton-CG preconditioners (see _PenalizedObjective._raw_precond).  It starts with the
 # Kronecker one; after a Newton step that took more than _BLOCK_PRECOND_CG CG steps it
 # uses, for dense X, the per-class diagonal blocks of the Hessian (K blocks of m x m,
@@ -469,10 +471,18 @@ class _LinearSoftmaxTerm:
             X, s = self.X, self.s
             S = self.weight_sum
             sw = None if s is None else s.astype(np.float64)
+            # by row blocks of at most _KRON_BLOCK_ENTRIES entries: no temporary of
+            # X's size (X**2, or X times the weights)
+            n = X.shape[0]
+            per_row = (-(-X.nnz // max(n, 1)) if _is_sparse(X) else X.shape[1]) or 1
+            blocks = (_row_blocks(X, max(1, min(n, -(-n * per_row // _KRON_BLOCK_ENTRIES))))
+                      if n and getattr(X, "format", "csr") == "csr" else [(0, n, X)])
             if _is_sparse(X) or X.shape[1] > _KRON_DENSE_MAX:
-                Xsq = X.multiply(X) if _is_sparse(X) else np.square(X)
-                a = np.asarray(Xsq.sum(axis=0) if sw is None else Xsq.T @ sw,
-                               dtype=np.float64).ravel()
+                a = np.zeros(X.shape[1])
+                for lo, hi, Xb in blocks:
+                    Xsq = Xb.multiply(Xb) if _is_sparse(Xb) else np.square(Xb)
+                    a += np.asarray(Xsq.sum(axis=0) if sw is None else Xsq.T @ sw[lo:hi],
+                                    dtype=np.float64).ravel()
                 if self.fit_intercept:
                     a = np.append(a, S)
                 self._A = a / S
@@ -481,10 +491,19 @@ class _LinearSoftmaxTerm:
                 # preconditioner needs no more (50,000 x 100, one thread: 8.9 against
                 # 19 ms)
                 Xa = X if self._X32 is None else self._X32
-                Xw = Xa if sw is None else Xa * sw.astype(Xa.dtype)[:, None]
-                A = np.asarray(_xt_dot(Xa, Xw, self._loss._threads), dtype=np.float64)
+                if sw is None:
+                    A = np.asarray(_xt_dot(Xa, Xa, self._loss._threads), dtype=np.float64)
+                    col = np.asarray(_col_sums(Xa), dtype=np.float64)
+                else:
+                    A = np.zeros((X.shape[1], X.shape[1]))
+                    col = np.zeros(X.shape[1])
+                    for lo, hi, _ in blocks:
+                        Xb = Xa[lo:hi]
+                        Xw = Xb * sw[lo:hi].astype(Xa.dtype)[:, None]
+                        A += np.asarray(_xt_dot(Xb, Xw, self._loss._threads),
+                                        dtype=np.float64)
+                        col += np.asarray(Xw.sum(axis=0), dtype=np.float64)
                 if self.fit_intercept:
-                    col = np.asarray(Xw.sum(axis=0), dtype=np.float64)
                     A = np.block([[A, col[:, None]], [col[None, :], np.array([[S]])]])
                 self._A = A / S
         return self._A, self.kron_B(coef)
