@@ -193,9 +193,7 @@ class DaskDataTerm:
 
     # gradients are float64 also for float32 partitions (cast by row blocks on the
     # workers; the Hessian products stay in the partitions' dtype unless
-    # exact_products)
-    gradient_dtype = np.dtype(np.float64)
-    # float64 Hessian products on float32 partitions (set by the estimator where
+    # exact_products).  float64 Hessian products on float32 partitions (set by the estimator where
     # float64 data in memory would get float64 ones)
     exact_products = False
 

@@ -129,12 +129,6 @@ def _caller_level():
     return level
 
 
-def _gradient_dtype(term):
-    """The dtype ``term``'s gradients are computed in: float64 for both of ours
-    (float32 data is cast by row blocks), else the term's dtype."""
-    return np.dtype(getattr(term, "gradient_dtype", term.dtype))
-
-
 def _lazy_on_dask(method):
     """A prediction method that, given a Dask collection, returns the lazy result of
     ``softmaxkit.distributed.predict_lazy`` (the method applied block by block) (#7)."""
@@ -216,9 +210,6 @@ class _LinearSoftmaxTerm:
     (CSC: its data array is).  Its Hessian products run in float32 on X itself
     where float64 X's would (``mixed_precision``), else in float64 on cast row
     blocks too."""
-
-    # the dtype the gradients are computed in (float64 whatever X's dtype)
-    gradient_dtype = np.dtype(np.float64)
 
     def __init__(self, X, Y, sample_weight, n_classes, fit_intercept, abs_max=None):
         self.X = X
@@ -1170,13 +1161,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return "prox-newton"
         small = ((term.n_features + 1) * (term.n_classes + 1) <= _CHOLESKY_MAX_WORK
                  and self._hessian_work(term) <= _CHOLESKY_MAX_HESSIAN_WORK)
-        # not for float32 gradients (a data term without float64 ones): Newton-CG's
-        # last, fully solved step lands nearer the float64 optimum (wine, C=100: coef
-        # within 6e-5 against 3e-2; C=1e4: the optimum against 1.6x its objective,
-        # where the gradient's float32 noise meets the rule early along the Cholesky
-        # path)
-        if (small and not _is_sparse(getattr(term, "X", None))
-                and _gradient_dtype(term) != np.float32):
+        # (float32 data too: its gradients are float64)
+        if small and not _is_sparse(getattr(term, "X", None)):
             return "newton-cholesky"
         return "newton-cg"
 
@@ -1245,12 +1231,6 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         precond = obj.precond if obj.has_precond() else None
         if self._coarse_ok(term, obj):
             obj.coarse_until(tol)
-        if _gradient_dtype(term) == np.float32:
-            # (a data term with float32 gradients) the float32 tolerance (50 eps) is loose, and
-            # the float32 fit's accuracy (within 1e-4 of the float64 fit) relies on CG
-            # solving the last Newton system past it: stopping CG once the model met
-            # the rule put digits at C=100 3.7e-4 from the float64 probabilities
-            kw["cg_gtol"] = 0.0
         return trust_region_newton_cg(obj.fun_grad, obj.hessp, x0, precond=precond, **kw)
 
     def _params_layout(self):
@@ -1333,9 +1313,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         tol = float(self.tol)
         if n is not None and n * obj.n_params <= _TINY_WORK:
             tol *= 1e-3
-        # float32 gradients (a data term without float64 ones) are accurate to a few float32
-        # ulps at best
-        tol = max(tol, 50 * float(np.finfo(_gradient_dtype(term)).eps))
+        # gradients are float64 (float32 data's too) and accurate to a few ulps at best
+        tol = max(tol, 50 * float(np.finfo(np.float64).eps))
         single = self._pass_setup(term, obj)
         # solved quietly: the ConvergenceWarning is issued here, at the caller's line,
         # and only if the user's tol was missed (the solver's verdict is on ``tol``,
