@@ -72,6 +72,22 @@ def _row_blocks(X, parts):
     return blocks
 
 
+def _bounded_blocks(X, max_entries, max_rows=None, multiple=1):
+    """``_row_blocks`` of dense or CSR X with at most ``max_entries`` entries
+    (nonzeros) and ``max_rows`` rows each, their number a multiple of ``multiple``
+    (as many blocks on every thread); CSC X (or no rows) is one block."""
+    n = X.shape[0]
+    if n == 0 or (_is_sparse(X) and X.format != "csr"):
+        return [(0, n, X)]
+    per_row = max(1, -(-X.nnz // n) if _is_sparse(X) else X.shape[1])
+    rows = max(1, max_entries // per_row)
+    if max_rows is not None:
+        rows = max(1, min(rows, int(max_rows)))
+    parts = -(-n // rows)
+    parts = -(-parts // multiple) * multiple
+    return _row_blocks(X, min(parts, n))
+
+
 def _parallel(X, threads):
     """Whether the products with ``X`` run on ``threads`` row blocks."""
     if threads <= 1 or X.shape[0] < threads:
@@ -486,19 +502,11 @@ class LinearSoftmaxLoss:
         W, b = self._split(coef, X.shape[1], X.dtype)
         WT = W.T
         R = np.empty((X.shape[0], self.n_classes), dtype=X.dtype)
-        intercept = self.fit_intercept
 
         def one(lo, hi, Xb):
             with one_thread():
-                Z = _dot(Xb, WT)
-                if b is not None:
-                    Z += b
-                loss, Rb = _ce(Z, Y[lo:hi])
-            R[lo:hi] = Rb
-            sb = None if s is None else s[lo:hi]
-            G = Rb if sb is None else Rb * sb[:, None]
-            return (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
-                    _col_sums(G) if intercept else None)
+                return self._grad_rows(Xb, WT, b, Y[lo:hi], None if s is None else s[lo:hi],
+                                       R[lo:hi])
 
         parts = run_tasks(one, _row_blocks(X, self._threads))
         value = 0.0
@@ -513,17 +521,9 @@ class LinearSoftmaxLoss:
         (nonzeros) each and, with ``cap_logits``, at most ``_MAX_LOGIT_BYTES`` of
         float64 logits over the threads at once; as many blocks on every thread.
         CSC X is one block (its data array is cast whole: pass CSR to avoid it)."""
-        n, K = X.shape[0], self.n_classes
-        if n == 0 or (_is_sparse(X) and X.format != "csr"):
-            return [(0, n, X)]
-        per_row = -(-X.nnz // n) if _is_sparse(X) else X.shape[1]
         threads = max(1, int(self._threads))
-        rows = _CAST_BLOCK_ENTRIES // max(per_row, 1)
-        if cap_logits:
-            rows = min(rows, _MAX_LOGIT_BYTES // (8 * K * threads))
-        parts = -(-n // max(1, rows))
-        parts = -(-parts // threads) * threads
-        return _row_blocks(X, min(parts, n))
+        max_rows = _MAX_LOGIT_BYTES // (8 * self.n_classes * threads) if cap_logits else None
+        return _bounded_blocks(X, _CAST_BLOCK_ENTRIES, max_rows, threads)
 
     def _run_cast(self, fn, blocks, dtype):
         """``[fn(start, stop, X_block cast to dtype) for each block]``, the blocks
@@ -560,23 +560,14 @@ class LinearSoftmaxLoss:
         n, d, K = X.shape[0], X.shape[1], self.n_classes
         keep = n * K * state_dtype.itemsize <= _MAX_LOGIT_BYTES
         W, b = self._split(coef, d, dtype)
-        intercept = self.fit_intercept
         soft = Y.ndim == 2 and Y.dtype != dtype
         if keep:
             R = np.empty((n, K), dtype=state_dtype)
             WT = W.T
 
             def one(a, c, Xb):
-                Z = _dot(Xb, WT)
-                if b is not None:
-                    Z += b
-                loss, Rb = _ce(Z, Y[a:c].astype(dtype) if soft else Y[a:c])
-                del Z
-                R[a:c] = Rb
-                sb = None if s is None else s[a:c]
-                G = Rb if sb is None else Rb * sb[:, None]
-                return (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
-                        _col_sums(G) if intercept else None)
+                return self._grad_rows(Xb, WT, b, Y[a:c].astype(dtype) if soft else Y[a:c],
+                                       None if s is None else s[a:c], R[a:c])
         else:
             from ._fused import _linear_ce_sum
 
@@ -618,6 +609,19 @@ class LinearSoftmaxLoss:
 
         return self._pack(*_sum_blocks(self._run_cast(one, self._cast_blocks(X, True),
                                                       dtype)))
+
+    def _grad_rows(self, Xb, WT, b, Yb, sb, R_out):
+        """One row block's part of a gradient pass: its probabilities minus targets
+        into ``R_out``, and ``(weighted loss, W part, b part)``."""
+        Z = _dot(Xb, WT)
+        if b is not None:
+            Z += b
+        loss, Rb = _ce(Z, Yb)
+        del Z
+        R_out[...] = Rb
+        G = Rb if sb is None else Rb * sb[:, None]
+        return (self._value(loss, sb), _xt_dot_serial(Xb, G).T,
+                _col_sums(G) if self.fit_intercept else None)
 
     def _hvp_rows(self, Xb, P, PS, VT, vb):
         """One row block's part of a Hessian-vector product: ``(W part, b part)``."""

@@ -37,10 +37,10 @@ from .._validation import (
 from .._validation import plain as _plain
 from ..losses._linear import (
     LinearSoftmaxLoss,
+    _bounded_blocks,
     _col_sums,
     _is_sparse,
     _ProbState,
-    _row_blocks,
     _xt_dot,
 )
 from ..solvers import (
@@ -68,7 +68,9 @@ _CHOLESKY_MAX_HESSIAN_WORK = 1e6
 _EXPLICIT_HESSIAN_MAX = 2000  # proximal Newton uses coordinate descent on H up to this size
 _EXPLICIT_HESSIAN_WORK = 4e9  # ... and while building H (n p^2 multiply-adds) costs this
 _KRON_DENSE_MAX = 2048        # the Kronecker preconditioner keeps the full X^T X up to this d
-_KRON_BLOCK_ENTRIES = 1 << 20  # ... and sums its feature factor by row blocks this large
+# ... and sums its feature factor (and coarse_noise its |X| statistics) by row blocks
+# of at most this many entries
+_KRON_BLOCK_ENTRIES = 1 << 20
 # Newton-CG preconditioners (see _PenalizedObjective._raw_precond).  It starts with the
 # Kronecker one; after a Newton step that took more than _BLOCK_PRECOND_CG CG steps it
 # uses, for dense X, the per-class diagonal blocks of the Hessian (K blocks of m x m,
@@ -289,12 +291,7 @@ class _LinearSoftmaxTerm:
             cols = np.zeros(X32.shape[1])
             rows = np.zeros(X32.shape[0])
             # by row blocks: |X| is never held whole (a block is at most 4 MiB)
-            per_row = max(1, (X32.nnz // max(X32.shape[0], 1)) if _is_sparse(X32)
-                          else X32.shape[1])
-            parts = max(1, -(-X32.shape[0] * per_row // (1 << 20)))
-            blocks = (_row_blocks(X32, parts) if getattr(X32, "format", "csr") == "csr"
-                      else [(0, X32.shape[0], X32)])  # CSC: whole
-            for a, b, Xb in blocks:
+            for a, b, Xb in _bounded_blocks(X32, _KRON_BLOCK_ENTRIES):
                 if _is_sparse(Xb):
                     Xb = type(Xb)((np.abs(Xb.data), Xb.indices, Xb.indptr), shape=Xb.shape)
                     sq = np.asarray(Xb.multiply(Xb).sum(axis=1), dtype=np.float64).ravel()
@@ -464,10 +461,7 @@ class _LinearSoftmaxTerm:
             sw = None if s is None else s.astype(np.float64)
             # by row blocks of at most _KRON_BLOCK_ENTRIES entries: no temporary of
             # X's size (X**2, or X times the weights)
-            n = X.shape[0]
-            per_row = (-(-X.nnz // max(n, 1)) if _is_sparse(X) else X.shape[1]) or 1
-            blocks = (_row_blocks(X, max(1, min(n, -(-n * per_row // _KRON_BLOCK_ENTRIES))))
-                      if n and getattr(X, "format", "csr") == "csr" else [(0, n, X)])
+            blocks = _bounded_blocks(X, _KRON_BLOCK_ENTRIES)
             if _is_sparse(X) or X.shape[1] > _KRON_DENSE_MAX:
                 a = np.zeros(X.shape[1])
                 for lo, hi, Xb in blocks:
